@@ -1,0 +1,157 @@
+"""The one place where a sign crop becomes a network input, for training and inference alike.
+
+The settings travel inside the model card (``Preprocessing.to_dict``), so a model is never
+fed images prepared differently from the ones it was trained on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import cv2
+import numpy as np
+
+COLOURS = ("rgb", "gray")
+CONTRASTS = ("clahe", "equalize", "none")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a crop is framed, normalised and scaled before it reaches the CNN."""
+
+    size: int = 32  # network input is size x size
+    color: str = "rgb"  # "rgb" keeps colour (inputs are RGB order), "gray" keeps luminance
+    contrast: str = "clahe"  # "clahe", "equalize" (global histogram) or "none"
+    clahe_clip: float = 2.0
+    clahe_grid: int = 4
+    margin: float = 0.1  # border kept around the sign box, as a fraction of its width/height
+
+    def __post_init__(self) -> None:
+        if self.color not in COLOURS:
+            raise ValueError(f"unknown colour mode {self.color!r}; expected one of {COLOURS}")
+        if self.contrast not in CONTRASTS:
+            raise ValueError(f"unknown contrast method {self.contrast!r}; expected one of {CONTRASTS}")
+        if not 8 <= int(self.size) <= 512:
+            raise ValueError(f"input size {self.size} out of range 8..512")
+        if not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"margin {self.margin} out of range 0..1")
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.color == "rgb" else 1
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, self.channels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        """Build from a model card; unknown keys or values are an error, not silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown preprocessing settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+def as_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any image OpenCV can hand us (gray, BGRA, 16-bit, float) as 3-channel uint8 BGR."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
+        raise ValueError(f"not an image: array of shape {img.shape}")
+    if img.dtype != np.uint8:
+        if img.dtype == np.bool_:
+            img = img.astype(np.uint8) * 255
+        elif np.issubdtype(img.dtype, np.floating):
+            img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+            scale = 255.0 if img.size and float(img.max()) <= 1.0 else 1.0
+            img = np.clip(img * scale, 0, 255).astype(np.uint8)
+        elif img.dtype == np.uint16:
+            img = (img >> 8).astype(np.uint8)
+        else:
+            img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img
+
+
+def frame_box(
+    box: Sequence[float], margin: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """Grow a sign box by ``margin`` on each side (GTSRB framing) and clip it to the image.
+
+    Used on GTSRB ROIs in training and on detector boxes at run time, so both hand the
+    network the same framing. Always returns a non-empty box inside the image.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
+    ix1 = int(np.clip(np.floor(x1 - mw), 0, max(width - 1, 0)))
+    iy1 = int(np.clip(np.floor(y1 - mh), 0, max(height - 1, 0)))
+    ix2 = int(np.clip(np.ceil(x2 + mw), ix1 + 1, width))
+    iy2 = int(np.clip(np.ceil(y2 + mh), iy1 + 1, height))
+    return ix1, iy1, ix2, iy2
+
+
+def crop(image: np.ndarray, box: Sequence[float], margin: float) -> np.ndarray:
+    """The framed crop of one sign box (a view into ``image``)."""
+    x1, y1, x2, y2 = frame_box(box, margin, image.shape[1], image.shape[0])
+    return image[y1:y2, x1:x2]
+
+
+_local = threading.local()
+
+
+def _clahe(clip: float, grid: int) -> cv2.CLAHE:
+    """CLAHE objects are costly to build and not thread-safe: one per thread and setting."""
+    cache = getattr(_local, "clahe", None)
+    if cache is None:
+        cache = _local.clahe = {}
+    key = (clip, grid)
+    if key not in cache:
+        cache[key] = cv2.createCLAHE(clipLimit=clip, tileGridSize=(grid, grid))
+    return cache[key]
+
+
+def normalise(crop_bgr: np.ndarray, cfg: Preprocessing) -> np.ndarray:
+    """Resize, contrast-normalise and colour-convert one crop: uint8, shape ``cfg.input_shape``."""
+    img = as_bgr8(crop_bgr)
+    if img.shape[0] != cfg.size or img.shape[1] != cfg.size:
+        shrink = img.shape[0] > cfg.size and img.shape[1] > cfg.size
+        img = cv2.resize(img, (cfg.size, cfg.size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if cfg.color == "gray":
+        out = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        if cfg.contrast == "clahe":
+            out = _clahe(cfg.clahe_clip, cfg.clahe_grid).apply(out)
+        elif cfg.contrast == "equalize":
+            out = cv2.equalizeHist(out)
+        return out[:, :, None]
+    if cfg.contrast != "none":
+        lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
+        lum = lab[:, :, 0]
+        if cfg.contrast == "clahe":
+            lab[:, :, 0] = _clahe(cfg.clahe_clip, cfg.clahe_grid).apply(np.ascontiguousarray(lum))
+        else:
+            lab[:, :, 0] = cv2.equalizeHist(np.ascontiguousarray(lum))
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def to_input(batch_u8: np.ndarray) -> np.ndarray:
+    """Scale a uint8 batch (N, H, W, C) to the float32 [0, 1] the network takes."""
+    return np.asarray(batch_u8, dtype=np.float32) * np.float32(1.0 / 255.0)
+
+
+def prepare_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarray:
+    """Crops of any size -> one float32 network batch. The inference path."""
+    if len(crops) == 0:
+        return np.zeros((0, *cfg.input_shape), np.float32)
+    return to_input(np.stack([normalise(c, cfg) for c in crops]))

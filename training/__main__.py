@@ -1,0 +1,88 @@
+"""``python -m training {explore,train,evaluate,eval-detection}``: the offline side."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("explore", help="class distribution chart and a per-class sample grid")
+    e.add_argument("--data", required=True, help="GTSRB folder (official or Kaggle layout)")
+    e.add_argument("--out", required=True, help="folder for the PNG files")
+
+    t = sub.add_parser("train", help="train the recognizer; writes .keras, .tflite and the model card")
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--val-fraction", type=float, default=0.15)
+    t.add_argument("--color", choices=("rgb", "gray"), default="rgb")
+    t.add_argument("--contrast", choices=("clahe", "equalize", "none"), default="clahe")
+    t.add_argument("--width", type=int, default=32, help="filters in the first block")
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--weight-power", type=float, default=1.0, help="class weights (n/count)^p; 0 disables")
+    t.add_argument("--patience", type=int, default=10)
+    t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class (smoke)")
+    t.add_argument("--name", default="gtsrb_cnn")
+
+    v = sub.add_parser("evaluate", help="KPIs of a model on a labelled set")
+    v.add_argument("--data", required=True)
+    v.add_argument("--model", required=True, help=".keras/.tflite model (its .json card beside it)")
+    v.add_argument("--out", required=True)
+    v.add_argument("--split", choices=("val", "all", "test"), default="all",
+                   help="val: the card's track-wise validation split of --data; all: every image; "
+                        "test: Test.csv of a Kaggle layout")
+
+    d = sub.add_parser("eval-detection", help="GTSDB protocol on scenes with gt.txt")
+    d.add_argument("--scenes", required=True)
+    d.add_argument("--gt", required=True)
+    d.add_argument("--out", required=True)
+    d.add_argument("--model", default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from realtime.card import ModelError
+    from training.datasets import DatasetError
+
+    try:
+        if args.cmd == "explore":
+            from training.explore import explore
+
+            explore(args.data, args.out)
+        elif args.cmd == "train":
+            from training.train import train
+
+            train(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                  val_fraction=args.val_fraction, color=args.color, contrast=args.contrast, width=args.width,
+                  lr=args.lr, weight_power=args.weight_power, patience=args.patience,
+                  augmentation=not args.no_augment, limit_per_class=args.limit_per_class, name=args.name)
+        elif args.cmd == "evaluate":
+            from training.evaluate import evaluate
+
+            evaluate(args.data, args.model, args.out, split=args.split)
+        elif args.cmd == "eval-detection":
+            from training.detection_eval import main as det_main
+
+            return det_main(args)
+    except (DatasetError, ModelError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

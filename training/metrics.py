@@ -1,0 +1,55 @@
+"""Classification KPIs computed from labels and scores with plain numpy (no hidden averaging)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """Rows are true classes, columns predicted."""
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
+    return cm
+
+
+def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def top_k_accuracy(y_true: np.ndarray, scores: np.ndarray, k: int) -> float:
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1)[:, :k]
+    return float(np.mean(np.any(top == np.asarray(y_true)[:, None], axis=1)))
+
+
+def summary(y_true: np.ndarray, scores: np.ndarray, names: list[str], rare: int = 5) -> dict:
+    """Everything ``metrics.json`` holds. Macro averages run over classes present in ``y_true``."""
+    n = scores.shape[1]
+    y_pred = scores.argmax(axis=1)
+    cm = confusion(y_true, y_pred, n)
+    pc = per_class(cm)
+    present = pc["support"] > 0
+    order = np.argsort(np.where(present, pc["support"], np.iinfo(np.int64).max), kind="stable")
+    rarest = [int(i) for i in order[:rare] if present[i]]
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(np.mean(y_pred == y_true)) if len(y_true) else 0.0,
+        "macro_precision": float(pc["precision"][present].mean()) if present.any() else 0.0,
+        "macro_recall": float(pc["recall"][present].mean()) if present.any() else 0.0,
+        "macro_f1": float(pc["f1"][present].mean()) if present.any() else 0.0,
+        "top_k": {f"top{k}": top_k_accuracy(y_true, scores, k) for k in (1, 3, 5)},
+        "per_class": [
+            {"id": i, "name": names[i], "precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
+             "f1": float(pc["f1"][i]), "support": int(pc["support"][i])}
+            for i in range(n)
+        ],
+        "rarest_classes_recall": {names[i]: float(pc["recall"][i]) for i in rarest},
+        "confusion_matrix": cm.tolist(),
+    }

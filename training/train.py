@@ -1,0 +1,142 @@
+"""``python -m training train``: fit the recognizer and write model, LiteRT export and card."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from realtime.card import ModelCard, sha256
+from realtime.classes import NAMES, NUM_CLASSES
+from realtime.preprocess import Preprocessing, to_input
+from training import augment, datasets, metrics
+
+
+def class_weights(labels: np.ndarray, n: int, power: float = 1.0) -> np.ndarray:
+    """Inverse-frequency weights (``power`` 1 = fully balanced), scaled to average 1 per sample."""
+    counts = np.bincount(labels, minlength=n).astype(np.float64)
+    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1) / n) ** power, 0.0)
+    return (w / (w[labels].mean() if len(labels) else 1.0)).astype(np.float32)
+
+
+def make_sequence(ds: datasets.Dataset, cfg: Preprocessing, aug: augment.AugmentConfig | None,
+                  batch_size: int, weights: np.ndarray, seed: int):
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """Re-augments every epoch in worker threads (OpenCV releases the GIL)."""
+
+        def __init__(self) -> None:
+            super().__init__(workers=2, use_multiprocessing=False, max_queue_size=16)
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(ds))
+            self.epoch = 0
+
+        def __len__(self) -> int:
+            return math.ceil(len(ds) / batch_size)
+
+        def __getitem__(self, i: int):
+            idx = self.order[i * batch_size:(i + 1) * batch_size]
+            rng = np.random.default_rng((seed, self.epoch, i))
+            x = augment.batch([ds.images[j] for j in idx], ds.rois[idx], cfg, aug, rng)
+            y = ds.labels[idx]
+            return to_input(x), y, weights[y]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = self.rng.permutation(len(ds))
+
+    return Batches()
+
+
+def predict_scores(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Offline batched inference for evaluation (not the per-frame path)."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    out = [fn(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def export_tflite(model, path: Path) -> None:
+    model.export(str(path), format="litert", verbose=False)
+
+
+def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: int = 0,
+          val_fraction: float = 0.15, color: str = "rgb", contrast: str = "clahe", width: int = 32,
+          lr: float = 2e-3, weight_power: float = 1.0, patience: int = 10, augmentation: bool = True,
+          limit_per_class: int | None = None, name: str = "gtsrb_cnn", verbose: int = 1) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from training import net
+
+    keras.utils.set_random_seed(seed)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = Preprocessing(color=color, contrast=contrast)
+    t0 = time.time()
+    ds = datasets.load(data, limit_per_class=limit_per_class)
+    tr_idx, va_idx = datasets.split_by_track(ds.labels, ds.tracks, val_fraction, seed)
+    train_ds, val_ds = ds.subset(tr_idx), ds.subset(va_idx)
+    print(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
+          f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)", flush=True)
+    x_val = to_input(augment.batch(val_ds.images, val_ds.rois, cfg, None))
+    weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
+    seq = make_sequence(train_ds, cfg, augment.AugmentConfig() if augmentation else None, batch_size,
+                        weights, seed)
+
+    model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed)
+    steps = epochs * len(seq)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr * 0.1, decay_steps=max(steps - len(seq), 1), warmup_target=lr, warmup_steps=len(seq))
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    ckpt = out_dir / "checkpoint.keras"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+    ]
+    hist = model.fit(seq, validation_data=(x_val, val_ds.labels), epochs=epochs, callbacks=callbacks,
+                     verbose=verbose)
+    fit_s = time.time() - t0
+
+    scores = predict_scores(model, x_val)
+    summ = metrics.summary(val_ds.labels, scores, list(NAMES))
+    keras_path, tfl_path = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
+    model.save(keras_path)
+    export_tflite(model, tfl_path)
+    ckpt.unlink(missing_ok=True)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    counts = train_ds.counts(NUM_CLASSES)
+    card = ModelCard(
+        classes=[{"id": i, "name": n} for i, n in enumerate(NAMES)],
+        preprocessing=cfg,
+        files={"keras": keras_path.name, "tflite": tfl_path.name},
+        sha256={"keras": sha256(keras_path), "tflite": sha256(tfl_path)},
+        training={
+            "data": str(data), "images": len(ds), "train_images": len(train_ds), "val_images": len(val_ds),
+            "train_tracks": len(set(train_ds.tracks)), "val_tracks": len(set(val_ds.tracks)),
+            "split": {"by": "track", "seed": seed, "val_fraction": val_fraction},
+            "class_counts_train": counts.tolist(), "class_weight_power": weight_power,
+            "epochs_run": len(history.get("loss", [])), "epochs_max": epochs, "batch_size": batch_size,
+            "lr": lr, "width": width, "params": int(model.count_params()),
+            "augment": asdict(augment.AugmentConfig()) if augmentation else None,
+            "seconds": round(fit_s, 1), "keras": keras.__version__, "tensorflow": tf.__version__,
+            "history": history,
+        },
+        validation={k: summ[k] for k in ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
+                                         "top_k", "rarest_classes_recall")},
+    )
+    card.save(out_dir / f"{name}.json")
+    (out_dir / "val_metrics.json").write_text(json.dumps(summ, indent=1))
+    print(f"validation accuracy {summ['accuracy']:.4%}, macro F1 {summ['macro_f1']:.4f}; "
+          f"rarest classes recall: " + ", ".join(f"{k}: {v:.3f}" for k, v in summ["rarest_classes_recall"].items()))
+    print(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')} in {fit_s / 60:.1f} min")
+    return summ
