@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(PY) -m realtime run samples/driveby.mp4 --output out/demo.mp4 --events out/events.jsonl --snapshot out/frame.png
 
 train: $(STAMP)
-	$(PY) -m training train --data $(DATA)/GTSRB --out models --epochs 22
+	$(PY) -m training train --data $(DATA)/GTSRB --out models --epochs 20 --weight-power 0.5 --patience 6
 
 evaluate: $(STAMP)
 	$(PY) -m training evaluate --data $(DATA)/GTSRB --model models/gtsrb_cnn.tflite --split val --out out/evaluate

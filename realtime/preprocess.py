@@ -62,6 +62,8 @@ class Preprocessing:
 def as_bgr8(image: np.ndarray) -> np.ndarray:
     """Any image OpenCV can hand us (gray, BGRA, 16-bit, float) as 3-channel uint8 BGR."""
     img = np.asarray(image)
+    if img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+        return img  # the common case, kept cheap for the per-crop path
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
@@ -121,28 +123,53 @@ def _clahe(clip: float, grid: int) -> cv2.CLAHE:
     return cache[key]
 
 
-def normalise(crop_bgr: np.ndarray, cfg: Preprocessing) -> np.ndarray:
-    """Resize, contrast-normalise and colour-convert one crop: uint8, shape ``cfg.input_shape``."""
-    img = as_bgr8(crop_bgr)
-    if img.shape[0] != cfg.size or img.shape[1] != cfg.size:
-        shrink = img.shape[0] > cfg.size and img.shape[1] > cfg.size
-        img = cv2.resize(img, (cfg.size, cfg.size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    if cfg.color == "gray":
-        out = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        if cfg.contrast == "clahe":
-            out = _clahe(cfg.clahe_clip, cfg.clahe_grid).apply(out)
-        elif cfg.contrast == "equalize":
-            out = cv2.equalizeHist(out)
-        return out[:, :, None]
-    if cfg.contrast != "none":
-        lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
-        lum = lab[:, :, 0]
-        if cfg.contrast == "clahe":
-            lab[:, :, 0] = _clahe(cfg.clahe_clip, cfg.clahe_grid).apply(np.ascontiguousarray(lum))
+def normalise_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarray:
+    """Resize, contrast-normalise and colour-convert crops: uint8 ``(N, *cfg.input_shape)``.
+
+    Crops are stacked into one tall image so each colour conversion is a single OpenCV call
+    for the whole batch; CLAHE/equalisation still runs per crop (tiles must not straddle two).
+    Training (``training.augment``) and inference both come through here.
+    """
+    size, n = cfg.size, len(crops)
+    stack = np.empty((n * size, size, 3), np.uint8)
+    for i, c in enumerate(crops):
+        img = as_bgr8(c)
+        dst = stack[i * size:(i + 1) * size]
+        if img.shape[0] == size and img.shape[1] == size:
+            dst[...] = img
         else:
-            lab[:, :, 0] = cv2.equalizeHist(np.ascontiguousarray(lum))
-        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            shrink = img.shape[0] > size and img.shape[1] > size
+            cv2.resize(img, (size, size), dst=dst, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if cfg.color == "gray":
+        lum = cv2.cvtColor(stack, cv2.COLOR_BGR2GRAY)
+        _contrast(lum, cfg)
+        return lum.reshape(n, size, size, 1)
+    if cfg.contrast == "none":
+        return cv2.cvtColor(stack, cv2.COLOR_BGR2RGB).reshape(n, size, size, 3)
+    lab = cv2.cvtColor(stack, cv2.COLOR_BGR2LAB)
+    lum = np.ascontiguousarray(lab[:, :, 0])
+    _contrast(lum, cfg)
+    lab[:, :, 0] = lum
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB).reshape(n, size, size, 3)
+
+
+def _contrast(lum: np.ndarray, cfg: Preprocessing) -> None:
+    """Per-crop contrast normalisation, in place, on a tall stack of ``size``-row crops."""
+    if cfg.contrast == "none":
+        return
+    size = cfg.size
+    clahe = _clahe(cfg.clahe_clip, cfg.clahe_grid) if cfg.contrast == "clahe" else None
+    for i in range(0, lum.shape[0], size):
+        view = lum[i:i + size]  # rows of a C-contiguous array: contiguous, so dst= works
+        if clahe is not None:
+            clahe.apply(view, dst=view)
+        else:
+            cv2.equalizeHist(view, dst=view)
+
+
+def normalise(crop_bgr: np.ndarray, cfg: Preprocessing) -> np.ndarray:
+    """One crop through ``normalise_batch``: uint8, shape ``cfg.input_shape``."""
+    return normalise_batch([crop_bgr], cfg)[0]
 
 
 def to_input(batch_u8: np.ndarray) -> np.ndarray:
@@ -154,4 +181,4 @@ def prepare_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarray
     """Crops of any size -> one float32 network batch. The inference path."""
     if len(crops) == 0:
         return np.zeros((0, *cfg.input_shape), np.float32)
-    return to_input(np.stack([normalise(c, cfg) for c in crops]))
+    return to_input(normalise_batch(crops, cfg))

@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=10)
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class (smoke)")
+    t.add_argument("--train-stride", type=int, default=1, help="keep every Nth training image (quick comparisons)")
     t.add_argument("--name", default="gtsrb_cnn")
 
     v = sub.add_parser("evaluate", help="KPIs of a model on a labelled set")
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--split", choices=("val", "all", "test"), default="all",
                    help="val: the card's track-wise validation split of --data; all: every image; "
                         "test: Test.csv of a Kaggle layout")
+
+    b = sub.add_parser("bench-preprocess", help="milliseconds per crop of the preprocessing path")
+    b.add_argument("--crops", type=int, default=256)
+    b.add_argument("--json", default=None)
 
     d = sub.add_parser("eval-detection", help="GTSDB protocol on scenes with gt.txt")
     d.add_argument("--scenes", required=True)
@@ -66,11 +71,16 @@ def main(argv: list[str] | None = None) -> int:
             train(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                   val_fraction=args.val_fraction, color=args.color, contrast=args.contrast, width=args.width,
                   lr=args.lr, weight_power=args.weight_power, patience=args.patience,
-                  augmentation=not args.no_augment, limit_per_class=args.limit_per_class, name=args.name)
+                  augmentation=not args.no_augment, limit_per_class=args.limit_per_class,
+                  train_stride=args.train_stride, name=args.name)
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 
             evaluate(args.data, args.model, args.out, split=args.split)
+        elif args.cmd == "bench-preprocess":
+            from training.bench_preprocess import main as bench_main
+
+            return bench_main(args)
         elif args.cmd == "eval-detection":
             from training.detection_eval import main as det_main
 

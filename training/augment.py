@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.preprocess import Preprocessing, crop, normalise
+from realtime.preprocess import Preprocessing, crop, normalise_batch
 
 
 @dataclass(frozen=True)
@@ -79,16 +79,11 @@ def _relight(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator)
     return np.clip(f, 0, 255).astype(np.uint8)
 
 
-def plain_one(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing) -> np.ndarray:
-    """The un-augmented crop: exactly the inference path (frame the box, then normalise)."""
-    return normalise(crop(image, roi, cfg.margin), cfg)
-
-
 def batch(images: list[np.ndarray], rois: np.ndarray, cfg: Preprocessing, aug: AugmentConfig | None,
           rng: np.random.Generator | None = None) -> np.ndarray:
     """uint8 batch (N, H, W, C), augmented when ``aug`` is given."""
-    if aug is None:
-        return np.stack([plain_one(im, r, cfg) for im, r in zip(images, rois)])
+    if aug is None:  # exactly the inference path: frame the box, then normalise
+        return normalise_batch([crop(im, r, cfg.margin) for im, r in zip(images, rois)], cfg)
     rng = rng or np.random.default_rng()
     raw = _relight(np.stack([_warp(im, r, cfg, aug, rng) for im, r in zip(images, rois)]), aug, rng)
-    return np.stack([normalise(im, cfg) for im in raw])
+    return normalise_batch(list(raw), cfg)

@@ -116,17 +116,19 @@ def find_samples(data: Path | str, split: str = "train") -> list[Sample]:
     return samples
 
 
+def scale_roi(roi: tuple[float, ...], declared: tuple[int, int], width: int, height: int) -> np.ndarray:
+    """A CSV ROI (inclusive pixel indices at the declared size) as an exclusive box in actual pixels."""
+    sx, sy = width / max(declared[0], 1), height / max(declared[1], 1)
+    x1, y1, x2, y2 = roi
+    box = np.array([x1 * sx, y1 * sy, (x2 + 1) * sx, (y2 + 1) * sy], np.float32)
+    return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
+
+
 def _load_one(sample: Sample) -> tuple[np.ndarray | None, np.ndarray]:
     img = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
     if img is None:
         return None, np.zeros(4, np.float32)
-    h, w = img.shape[:2]
-    sx, sy = w / max(sample.size[0], 1), h / max(sample.size[1], 1)
-    x1, y1, x2, y2 = sample.roi
-    # CSV ROIs are inclusive pixel indices; make x2/y2 exclusive before scaling.
-    roi = np.array([x1 * sx, y1 * sy, (x2 + 1) * sx, (y2 + 1) * sy], np.float32)
-    roi = np.clip(roi, 0, [w, h, w, h]).astype(np.float32)
-    return img, roi
+    return img, scale_roi(sample.roi, sample.size, img.shape[1], img.shape[0])
 
 
 def load(data: Path | str, split: str = "train", limit_per_class: int | None = None,

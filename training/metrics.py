@@ -29,14 +29,19 @@ def top_k_accuracy(y_true: np.ndarray, scores: np.ndarray, k: int) -> float:
     return float(np.mean(np.any(top == np.asarray(y_true)[:, None], axis=1)))
 
 
-def summary(y_true: np.ndarray, scores: np.ndarray, names: list[str], rare: int = 5) -> dict:
-    """Everything ``metrics.json`` holds. Macro averages run over classes present in ``y_true``."""
+def summary(y_true: np.ndarray, scores: np.ndarray, names: list[str], rare: int = 5,
+            rarity: np.ndarray | None = None) -> dict:
+    """Everything ``metrics.json`` holds. Macro averages run over classes present in ``y_true``.
+
+    ``rarity`` (e.g. the training counts) ranks the rarest classes; default: support here.
+    """
     n = scores.shape[1]
     y_pred = scores.argmax(axis=1)
     cm = confusion(y_true, y_pred, n)
     pc = per_class(cm)
     present = pc["support"] > 0
-    order = np.argsort(np.where(present, pc["support"], np.iinfo(np.int64).max), kind="stable")
+    rank = pc["support"] if rarity is None else np.asarray(rarity)[:n]
+    order = np.argsort(np.where(present, rank, np.iinfo(np.int64).max), kind="stable")
     rarest = [int(i) for i in order[:rare] if present[i]]
     return {
         "n": int(len(y_true)),

@@ -69,7 +69,7 @@ def export_tflite(model, path: Path) -> None:
 def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: int = 0,
           val_fraction: float = 0.15, color: str = "rgb", contrast: str = "clahe", width: int = 32,
           lr: float = 2e-3, weight_power: float = 1.0, patience: int = 10, augmentation: bool = True,
-          limit_per_class: int | None = None, name: str = "gtsrb_cnn", verbose: int = 1) -> dict:
+          limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn", verbose: int = 1) -> dict:
     import keras
     import tensorflow as tf
 
@@ -82,7 +82,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     t0 = time.time()
     ds = datasets.load(data, limit_per_class=limit_per_class)
     tr_idx, va_idx = datasets.split_by_track(ds.labels, ds.tracks, val_fraction, seed)
-    train_ds, val_ds = ds.subset(tr_idx), ds.subset(va_idx)
+    train_ds, val_ds = ds.subset(tr_idx[::train_stride]), ds.subset(va_idx)
     print(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
           f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)", flush=True)
     x_val = to_input(augment.batch(val_ds.images, val_ds.rois, cfg, None))
@@ -108,13 +108,13 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     fit_s = time.time() - t0
 
     scores = predict_scores(model, x_val)
-    summ = metrics.summary(val_ds.labels, scores, list(NAMES))
+    counts = train_ds.counts(NUM_CLASSES)
+    summ = metrics.summary(val_ds.labels, scores, list(NAMES), rarity=counts)
     keras_path, tfl_path = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
     model.save(keras_path)
     export_tflite(model, tfl_path)
     ckpt.unlink(missing_ok=True)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    counts = train_ds.counts(NUM_CLASSES)
     card = ModelCard(
         classes=[{"id": i, "name": n} for i, n in enumerate(NAMES)],
         preprocessing=cfg,
@@ -123,7 +123,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
         training={
             "data": str(data), "images": len(ds), "train_images": len(train_ds), "val_images": len(val_ds),
             "train_tracks": len(set(train_ds.tracks)), "val_tracks": len(set(val_ds.tracks)),
-            "split": {"by": "track", "seed": seed, "val_fraction": val_fraction},
+            "split": {"by": "track", "seed": seed, "val_fraction": val_fraction, "train_stride": train_stride},
             "class_counts_train": counts.tolist(), "class_weight_power": weight_power,
             "epochs_run": len(history.get("loss", [])), "epochs_max": epochs, "batch_size": batch_size,
             "lr": lr, "width": width, "params": int(model.count_params()),

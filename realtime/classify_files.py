@@ -1,0 +1,127 @@
+"""``python -m realtime classify PATH... --csv OUT.csv``: label image files in batches through
+LiteRT and write the official GTSRB submission format (``Filename;ClassId``, then extras)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from training.datasets import DatasetError, Sample, find_samples, scale_roi
+
+IMAGE_EXTS = {".ppm", ".pgm", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("--csv", required=True, help="output CSV (semicolon-separated, header row)")
+    p.add_argument("--model", default=None, help="model (.tflite/.keras/.json); default: the shipped one")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--no-roi", action="store_true",
+                   help="ignore ROI columns of GT-*.csv / Test.csv found beside the images")
+
+
+def iter_images(paths: list[str]) -> tuple[list[Path], int, list[str]]:
+    """(image files, non-image files skipped, missing paths)."""
+    files: list[Path] = []
+    others = 0
+    missing: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                if f.suffix.lower() in IMAGE_EXTS:
+                    files.append(f)
+                elif f.suffix.lower() != ".csv":
+                    others += 1
+        elif p.is_file():
+            files.append(p)
+        else:
+            missing.append(raw)
+    return files, others, missing
+
+
+def roi_table(paths: list[str]) -> dict[Path, Sample]:
+    """ROIs from any GTSRB annotation CSV under the folders given (official or Kaggle layout)."""
+
+    table = {}
+    for raw in paths:
+        if not Path(raw).is_dir():
+            continue
+        for split in ("train", "test"):
+            try:
+                samples = find_samples(raw, split)
+            except (DatasetError, KeyError, ValueError):
+                continue
+            table.update({s.path.resolve(): s for s in samples})
+    return table
+
+
+def _batches(files: list[Path], n: int) -> Iterator[list[Path]]:
+    for i in range(0, len(files), n):
+        yield files[i:i + n]
+
+
+def main(args: argparse.Namespace) -> int:
+    from realtime.card import ModelError
+    from realtime.classifier import Classifier
+    from realtime.preprocess import crop
+
+    files, others, missing = iter_images(args.paths)
+    for m in missing:
+        print(f"warning: not found, skipped: {m}", file=sys.stderr)
+    if not files:
+        print(f"error: no image files in {' '.join(args.paths)}", file=sys.stderr)
+        return 2
+    out = Path(args.csv)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = out.open("w", newline="")
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        clf = Classifier(args.model)
+    except ModelError as exc:
+        fh.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rois = {} if args.no_roi else roi_table(args.paths)
+    names = clf.card.names
+    unreadable = done = 0
+    t0 = time.perf_counter()
+    with fh:
+        writer = csv.writer(fh, delimiter=";", lineterminator="\n")
+        writer.writerow(["Filename", "ClassId", "Score", "Label", "Path"])
+        for chunk in _batches(files, args.batch_size):
+            crops, kept = [], []
+            for f in chunk:
+                img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+                if img is None or img.size == 0:
+                    print(f"warning: unreadable image, skipped: {f}", file=sys.stderr)
+                    unreadable += 1
+                    continue
+                sample = rois.get(f.resolve())
+                if sample is not None:  # frame the sign exactly as in training
+                    img = crop(img, scale_roi(sample.roi, sample.size, img.shape[1], img.shape[0]),
+                               clf.pre.margin)
+                crops.append(img)
+                kept.append(f)
+            if not crops:
+                continue
+            ids, scores, _ = clf.classify(crops)
+            for f, cid, s in zip(kept, ids, scores):
+                writer.writerow([f.name, int(cid), f"{float(s):.4f}", names[int(np.argmax(clf.class_ids == cid))],
+                                 str(f)])
+            fh.flush()
+            done += len(kept)
+    dt = time.perf_counter() - t0
+    print(f"classified {done} images in {dt:.1f}s ({done / max(dt, 1e-9):.0f} images/s) -> {out}; "
+          f"{unreadable} unreadable, {others} non-image files skipped, {len(missing)} missing paths")
+    return 0 if done else 2

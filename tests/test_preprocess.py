@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.card import ModelCard, ModelError
+from realtime.preprocess import Preprocessing, as_bgr8, crop, frame_box, normalise, prepare_batch, to_input
+from tests.fixtures import make_official
+from training import augment, datasets
+
+
+@pytest.mark.parametrize("color,contrast", [("rgb", "clahe"), ("rgb", "equalize"), ("rgb", "none"),
+                                            ("gray", "clahe"), ("gray", "equalize")])
+def test_normalise_shape_and_dtype(color, contrast):
+    cfg = Preprocessing(color=color, contrast=contrast)
+    out = normalise(np.random.default_rng(0).integers(0, 255, (57, 41, 3), dtype=np.uint8), cfg)
+    assert out.shape == cfg.input_shape and out.dtype == np.uint8
+
+
+def test_contrast_normalisation_stretches_a_dark_crop():
+    dark = np.random.default_rng(0).integers(10, 40, (32, 32, 3), dtype=np.uint8)
+    for contrast in ("clahe", "equalize"):
+        out = normalise(dark, Preprocessing(contrast=contrast))
+        assert np.ptp(out) > 2 * np.ptp(normalise(dark, Preprocessing(contrast="none")))
+
+
+def test_rgb_order_is_kept_consistent():
+    """Inputs are BGR (OpenCV); the network sees RGB: a pure red crop has its energy in channel 0."""
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 2] = 200
+    out = normalise(red, Preprocessing(contrast="none"))
+    assert out[..., 0].mean() > 150 and out[..., 2].mean() < 50
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((20, 30), np.uint8),
+    np.zeros((20, 30, 1), np.uint8),
+    np.zeros((20, 30, 4), np.uint8),
+    np.full((20, 30, 3), 65535, np.uint16),
+    np.ones((20, 30, 3), np.float32),
+    np.zeros((20, 30), bool),
+])
+def test_odd_images_become_bgr8(image):
+    out = as_bgr8(image)
+    assert out.dtype == np.uint8 and out.shape == (20, 30, 3)
+
+
+def test_frame_box_adds_margin_and_stays_inside():
+    assert frame_box((10, 10, 30, 30), 0.1, 100, 100) == (8, 8, 32, 32)
+    x1, y1, x2, y2 = frame_box((-5, 90, 3, 140), 0.1, 100, 100)
+    assert 0 <= x1 < x2 <= 100 and 0 <= y1 < y2 <= 100
+    assert crop(np.zeros((5, 5, 3), np.uint8), (4.9, 4.9, 5, 5), 0.1).size > 0
+
+
+def test_training_and_inference_paths_give_identical_inputs(tmp_path):
+    """The plain training batch is exactly what the classifier computes from detector crops."""
+    make_official(tmp_path, [0, 13], tracks=1, frames=3, sizes=(32, 64))
+    ds = datasets.load(tmp_path)
+    for cfg in (Preprocessing(), Preprocessing(color="gray", contrast="equalize")):
+        train_x = to_input(augment.batch(ds.images, ds.rois, cfg, None))
+        infer_x = prepare_batch([crop(im, roi, cfg.margin) for im, roi in zip(ds.images, ds.rois)], cfg)
+        assert train_x.dtype == np.float32 and 0.0 <= train_x.min() and train_x.max() <= 1.0
+        np.testing.assert_array_equal(train_x, infer_x)
+
+
+def test_augmentation_is_seeded_and_keeps_shape(tmp_path):
+    make_official(tmp_path, [1], tracks=1, frames=3)
+    ds = datasets.load(tmp_path)
+    cfg = Preprocessing()
+    a = augment.batch(ds.images, ds.rois, cfg, augment.AugmentConfig(), np.random.default_rng(7))
+    b = augment.batch(ds.images, ds.rois, cfg, augment.AugmentConfig(), np.random.default_rng(7))
+    c = augment.batch(ds.images, ds.rois, cfg, augment.AugmentConfig(), np.random.default_rng(8))
+    assert a.shape == (3, *cfg.input_shape)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_preprocessing_round_trips_through_a_card_and_rejects_unknowns(tmp_path):
+    cfg = Preprocessing(color="gray", contrast="equalize", size=40)
+    card = ModelCard([{"id": i, "name": str(i)} for i in range(3)], cfg)
+    card.save(tmp_path / "m.json")
+    assert ModelCard.load(tmp_path / "m.json").preprocessing == cfg
+    bad = card.to_json()
+    bad["preprocessing"]["contrast"] = "retinex"
+    (tmp_path / "bad.json").write_text(__import__("json").dumps(bad))
+    with pytest.raises(ModelError, match="unknown contrast"):
+        ModelCard.load(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="unknown preprocessing settings"):
+        Preprocessing.from_dict({"size": 32, "sharpen": True})
+
+
+@pytest.mark.parametrize("color,contrast", [("rgb", "clahe"), ("gray", "equalize"), ("rgb", "none")])
+def test_batched_normalisation_equals_one_crop_at_a_time(color, contrast):
+    """Crops share one stacked image for speed; nothing may leak between neighbours."""
+    from realtime.preprocess import normalise_batch
+
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 255, (int(s), int(s) + 3, 3), dtype=np.uint8) for s in (9, 32, 80, 31)]
+    cfg = Preprocessing(color=color, contrast=contrast)
+    np.testing.assert_array_equal(normalise_batch(crops, cfg), np.stack([normalise(c, cfg) for c in crops]))

@@ -1,0 +1,187 @@
+"""The synthetic renderer: every class drawable and recognisable by colour, boxes exact, output deterministic.
+
+Detector, pipeline and soak tests trust these frames as ground truth, so a wrong box here
+would show up as a detector bug there.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.classes import CLASSES, NUM_CLASSES
+from training.render.pictograms import DISTRACTOR_KINDS, draw_distractor_sign, draw_sign, tight_box
+from training.render.scene import render_scene
+from training.render.video import DriveBy, render_driveby, write_driveby
+
+
+def _colour_fractions(bgra: np.ndarray) -> dict[str, float]:
+    """Share of the opaque plate pixels that are saturated red, blue or yellow."""
+    opaque = bgra[..., 3] == 255
+    hsv = cv2.cvtColor(np.ascontiguousarray(bgra[..., :3]), cv2.COLOR_BGR2HSV)[opaque]
+    h, s, v = hsv[:, 0].astype(int), hsv[:, 1].astype(int), hsv[:, 2].astype(int)
+    sat = (s > 110) & (v > 70)
+    n = max(int(opaque.sum()), 1)
+    return {
+        "red": float(np.sum(sat & ((h <= 8) | (h >= 170)))) / n,
+        "blue": float(np.sum(sat & (h >= 100) & (h <= 130))) / n,
+        "yellow": float(np.sum(sat & (h >= 18) & (h <= 35))) / n,
+        "any": float(np.sum((s > 60) & (v > 50))) / n,
+    }
+
+
+@pytest.mark.parametrize("class_id", range(NUM_CLASSES))
+def test_every_class_renders_with_its_colours(class_id: int) -> None:
+    img = draw_sign(class_id, 64)
+    assert img.shape == (64, 64, 4) and img.dtype == np.uint8
+    alpha = img[..., 3]
+    assert (alpha > 0).sum() > 0.3 * 64 * 64
+    assert alpha[0, 0] == 0 and alpha[-1, -1] == 0  # transparent outside the plate
+    frac = _colour_fractions(img)
+    if CLASSES[class_id].achromatic:
+        assert frac["any"] < 0.005, frac
+        return
+    listed = [c for c in CLASSES[class_id].colours if c in ("red", "blue", "yellow")]
+    assert frac[listed[0]] > 0.1, (listed[0], frac)  # the dominant (border or field) colour
+    for colour in listed[1:]:  # e.g. the lamps of "traffic signals"
+        assert frac[colour] > 0.005, (colour, frac)
+    for colour in {"red", "blue", "yellow"} - set(listed):
+        assert frac[colour] < 0.02, (colour, frac)
+
+
+def test_classes_look_different() -> None:
+    """No two classes share a drawing: the smallest pairwise difference at 32 px is clearly visible."""
+    imgs = [draw_sign(c, 32).astype(np.float32) for c in range(NUM_CLASSES)]
+    worst = min(float(np.abs(imgs[a] - imgs[b]).mean())
+                for a in range(NUM_CLASSES) for b in range(a + 1, NUM_CLASSES))
+    assert worst > 2.0
+
+
+def test_sign_sizes_and_caching_are_independent() -> None:
+    a = draw_sign(1, 48)
+    a[:] = 0  # callers may scribble on their copy
+    assert draw_sign(1, 48)[..., 3].any()
+    for size in (16, 20, 120, 200):
+        assert draw_sign(35, size).shape == (size, size, 4)
+    with pytest.raises(ValueError):
+        draw_sign(43, 32)
+
+
+@pytest.mark.parametrize("kind", DISTRACTOR_KINDS)
+def test_distractor_signs_render(kind: str) -> None:
+    img = draw_distractor_sign(kind, 64)
+    assert img.shape == (64, 64, 4) and (img[..., 3] > 0).sum() > 500
+
+
+def test_tight_box() -> None:
+    a = np.zeros((10, 12), np.uint8)
+    assert tight_box(a) == (0, 0, 0, 0)
+    a[2:5, 3:9] = 7
+    assert tight_box(a) == (3, 2, 9, 5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7])
+def test_scene_boxes_are_where_the_sign_pixels_are(seed: int) -> None:
+    kw = {"n_signs": (3, 5), "noise": False, "blur": False, "occlusion": False, "lighting": False}
+    with_signs, gt = render_scene(seed, **kw)
+    without, gt0 = render_scene(seed, paste_signs=False, **kw)
+    assert gt == gt0 and gt
+    changed = np.any(with_signs != without, axis=2)
+    covered = np.zeros_like(changed)
+    for item in gt:
+        x1, y1, x2, y2 = item["box"]
+        assert 0 <= x1 < x2 <= with_signs.shape[1] and 0 <= y1 < y2 <= with_signs.shape[0]
+        m = 3
+        region = changed[max(y1 - m, 0):y2 + m, max(x1 - m, 0):x2 + m]
+        bx1, by1, bx2, by2 = tight_box(region)
+        got = (bx1 + max(x1 - m, 0), by1 + max(y1 - m, 0), bx2 + max(x1 - m, 0), by2 + max(y1 - m, 0))
+        assert np.abs(np.subtract(got, item["box"])).max() <= 1, (got, item)
+        covered[y1:y2, x1:x2] = True
+    assert not (changed & ~covered).any()  # nothing but the plates differs
+
+
+def test_scene_options() -> None:
+    frame, gt = render_scene(3, width=640, height=400, n_signs=4, classes=[14, 33], sizes=(24, 40))
+    assert frame.shape == (400, 640, 3) and frame.dtype == np.uint8
+    assert {g["class_id"] for g in gt} <= {14, 33} and 1 <= len(gt) <= 4
+    json.dumps(gt)  # plain Python types, ready for JSONL
+    for g in gt:
+        x1, y1, x2, y2 = g["box"]
+        assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 400 and isinstance(g["occluded"], bool)
+
+
+def test_scene_is_deterministic() -> None:
+    a, ga = render_scene(11)
+    b, gb = render_scene(11)
+    c, gc = render_scene(12)
+    assert np.array_equal(a, b) and ga == gb
+    assert not np.array_equal(a, c)
+
+
+def test_occlusion_is_marked() -> None:
+    marked = [g for s in range(12) for g in render_scene(s, n_signs=4, noise=False)[1] if g["occluded"]]
+    assert marked
+
+
+def _tracks(clip: DriveBy) -> dict[int, list[tuple[int, dict]]]:
+    tracks: dict[int, list[tuple[int, dict]]] = {}
+    for i, (_, gt) in enumerate(clip):
+        for g in gt:
+            tracks.setdefault(g["sign_id"], []).append((i, g))
+    return tracks
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_driveby_boxes_grow_and_stay_inside(seed: int) -> None:
+    clip = DriveBy(seed, n_frames=120, n_signs=3)
+    tracks = _tracks(clip)
+    assert len(tracks) == 3
+    for entries in tracks.values():
+        assert len({g["class_id"] for _, g in entries}) == 1
+        frames = [i for i, _ in entries]
+        assert frames == list(range(frames[0], frames[0] + len(frames)))  # one unbroken track
+        full = [g["box"] for _, g in entries if not g["truncated"]]
+        heights = [b[3] - b[1] for b in full]
+        widths = [b[2] - b[0] for b in full]
+        assert 14 <= max(heights[0], widths[0]) <= 22, (heights[0], widths[0])  # starts far and small
+        assert all(b >= a for a, b in zip(heights, heights[1:])), heights
+        assert all(b >= a - 1 for a, b in zip(widths, widths[1:])), widths
+        assert heights[-1] > 2.5 * heights[0]
+        for _, g in entries:
+            x1, y1, x2, y2 = g["box"]
+            assert 0 <= x1 < x2 <= 1360 and 0 <= y1 < y2 <= 800
+        # moves outwards from the vanishing point
+        cx = [(b[0] + b[2]) / 2 for b in full]
+        assert abs(cx[-1] - clip.cx) > abs(cx[0] - clip.cx)
+
+
+def test_driveby_is_deterministic_and_random_access() -> None:
+    a = list(render_driveby(4, n_frames=30, width=640, height=376))
+    b = DriveBy(4, n_frames=30, width=640, height=376)
+    assert all(np.array_equal(fa, b.frame(i)[0]) and ga == b.frame(i)[1] for i, (fa, ga) in enumerate(a))
+    assert not np.array_equal(a[10][0], a[11][0])  # the road moves
+    c = DriveBy(5, n_frames=30, width=640, height=376)
+    assert not np.array_equal(a[10][0], c.frame(10)[0])
+
+
+def test_write_driveby_reads_back(tmp_path) -> None:
+    mp4, jsonl = tmp_path / "clip.mp4", tmp_path / "gt.jsonl"
+    summary = write_driveby(mp4, jsonl, seed=1, n_frames=24, width=640, height=376, fps=25, n_signs=2)
+    assert summary["frames"] == 24
+    cap = cv2.VideoCapture(str(mp4))
+    assert cap.isOpened()
+    n, shape = 0, None
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n, shape = n + 1, frame.shape
+    cap.release()
+    assert n == 24 and shape == (376, 640, 3)
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["frame"] for r in lines] == list(range(24))
+    assert lines[5]["t"] == pytest.approx(5 / 25)
+    assert all({"box", "class_id", "sign_id"} <= set(s) for r in lines for s in r["signs"])

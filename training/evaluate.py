@@ -1,0 +1,85 @@
+"""``python -m training evaluate``: KPIs of a shipped model on any labelled GTSRB-style set.
+
+Inference goes through ``realtime.classifier.Classifier``, the same code the product runs,
+so the figures describe what users get (LiteRT for ``.tflite``, tf.function for ``.keras``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.classifier import Classifier
+from realtime.preprocess import to_input
+from training import augment, datasets, metrics, plots
+
+
+def _backend_for(model: str) -> str:
+    return "tf-function" if Path(model).suffix == ".keras" else "litert"
+
+
+def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 40) -> dict:
+    clf = Classifier(model, backend=_backend_for(model))
+    card = clf.card
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ds = datasets.load(data, split="test" if split == "test" else "train")
+    if split == "val":
+        sp = card.training.get("split", {})
+        if sp.get("by") != "track":
+            raise ValueError("the model card records no track-wise split; use --split all")
+        _, va = datasets.split_by_track(ds.labels, ds.tracks, sp["val_fraction"], sp["seed"])
+        ds = ds.subset(va)
+    t0 = time.perf_counter()
+    x = to_input(augment.batch(ds.images, ds.rois, clf.pre, None))
+    probs = np.concatenate([clf.predict_proba(x[i:i + 1024]) for i in range(0, len(x), 1024)])
+    secs = time.perf_counter() - t0
+    # outputs -> GTSRB ids (a background output, if any, maps to -1 and counts as wrong)
+    n_out = probs.shape[1]
+    ids = clf.class_ids
+    names = card.names
+    label_to_out = {int(c): i for i, c in enumerate(ids)}
+    unknown = sorted(set(ds.labels.tolist()) - set(label_to_out))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the model's classes")
+    y = np.array([label_to_out[int(v)] for v in ds.labels])
+    rarity = card.training.get("class_counts_train")
+    summ = metrics.summary(y, probs, names, rarity=np.asarray(rarity) if rarity else None)
+    summ.update({"model": str(clf.path), "data": str(data), "split": split, "backend": clf.backend,
+                 "seconds": round(secs, 2), "ms_per_image": 1000 * secs / max(len(y), 1),
+                 "skipped_unreadable": ds.skipped})
+    (out_dir / "metrics.json").write_text(json.dumps(summ, indent=1) + "\n")
+
+    cm = np.asarray(summ["confusion_matrix"])
+    plots.confusion_matrix(cm, out_dir / "confusion_matrix.png",
+                           f"{Path(model).name} on {split} ({len(y)} images): accuracy {summ['accuracy']:.4%}")
+    if not plots.training_curves(card.training.get("history", {}), out_dir / "training_curves.png"):
+        print("note: the model card holds no training history; training_curves.png not written")
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:worst]
+    tiles = [cv2.cvtColor(cv2.resize(ds.images[i], (64, 64)), cv2.COLOR_BGR2RGB) for i in wrong]
+    caps = [f"true {ids[y[i]]} / pred {ids[pred[i]]}\np={probs[i, pred[i]]:.2f} {Path(ds.paths[i]).name}"
+            for i in wrong]
+    plots.image_grid(tiles or [np.full((64, 64, 3), 255, np.uint8)], caps or ["no mistakes"],
+                     out_dir / "worst_mistakes.png", cols=8,
+                     title=f"Most confident mistakes ({len(np.flatnonzero(pred != y))} in all)")
+    _print_summary(summ, n_out)
+    print(f"wrote metrics.json, confusion_matrix.png, training_curves.png, worst_mistakes.png to {out_dir}")
+    return summ
+
+
+def _print_summary(summ: dict, n_out: int) -> None:
+    print(f"images {summ['n']}  accuracy {summ['accuracy']:.4%}  top3 {summ['top_k']['top3']:.4%}  "
+          f"macro P/R/F1 {summ['macro_precision']:.4f}/{summ['macro_recall']:.4f}/{summ['macro_f1']:.4f}  "
+          f"({summ['ms_per_image']:.3f} ms/image, {summ['backend']})")
+    rows = sorted((r for r in summ["per_class"] if r["support"] > 0), key=lambda r: r["f1"])
+    print(f"{'id':>3} {'class':<42}{'prec':>8}{'recall':>8}{'F1':>8}{'support':>9}")
+    for r in rows:
+        print(f"{r['id']:>3} {r['name'][:41]:<42}{r['precision']:>8.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
+              f"{r['support']:>9}")
+    print("rarest classes, recall: " + ", ".join(f"{k}: {v:.4f}" for k, v in summ["rarest_classes_recall"].items()))
