@@ -49,8 +49,7 @@ def make_kaggle(root: Path, classes: list[int], tracks: int = 2, frames: int = 3
     rng = np.random.default_rng(1)
     header = "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path"
     train, test = [header], [header]
-    n_test = 0
-    for c in classes:
+    for n_test, c in enumerate(classes):
         d = root / "Train" / str(c)
         d.mkdir(parents=True)
         for t in range(tracks):
@@ -65,7 +64,6 @@ def make_kaggle(root: Path, classes: list[int], tracks: int = 2, frames: int = 3
         rel = f"Test/{n_test:05d}.png"
         cv2.imwrite(str(root / rel), img)
         test.append(f"40,40,{roi[0]},{roi[1]},{roi[2]},{roi[3]},{c},{rel}")
-        n_test += 1
     (root / "Train.csv").write_text("\n".join(train) + "\n")
     (root / "Test.csv").write_text("\n".join(test) + "\n")
     return root

@@ -59,7 +59,7 @@ def test_training_and_inference_paths_give_identical_inputs(tmp_path):
     for cfg in (Preprocessing(), Preprocessing(color="gray", contrast="equalize")):
         train_x = to_input(augment.batch(ds.images, ds.rois, cfg, None))
         infer_x = prepare_batch([crop(im, roi, cfg.margin) for im, roi in zip(ds.images, ds.rois)], cfg)
-        assert train_x.dtype == np.float32 and 0.0 <= train_x.min() and train_x.max() <= 1.0
+        assert train_x.dtype == np.float32 and train_x.min() >= 0.0 and train_x.max() <= 1.0
         np.testing.assert_array_equal(train_x, infer_x)
 
 
