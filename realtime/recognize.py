@@ -1,0 +1,147 @@
+"""Stages 1 + 2 together: detector candidates, one batched CNN call per frame, and rejection of non-signs.
+
+A CNN trained only on the 43 sign classes still names a class for a red car or a brake light,
+often confidently. Three cheap checks stand between that and a false alarm: a confidence threshold
+per detector route, consistency between how the detector found the candidate (colour route,
+outline) and what the catalogue says the predicted class looks like (a blue disc cannot be a red
+triangle), and design checks of single classes on the frame (no entry needs its white bar).
+Thresholds are chosen by cross-validation over GTSDB scenes (see docs/DETECTOR.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from realtime.classes import CLASSES, NUM_CLASSES
+from realtime.preprocess import as_bgr8, crop
+from realtime.types import Detection, iou
+
+CONSISTENCY = ("none", "colour", "shape")  # what must agree; "shape" checks colour and outline
+_SAME_OUTLINE = {"octagon": "circle"}  # at sign sizes an octagon and a circle are one outline
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Rejection settings; defaults are the values chosen by 5-fold CV on GTSDB (docs/DETECTOR.md).
+
+    Thresholds follow a model's calibration: they were chosen with the provisional model and must
+    be re-chosen (``eval-detection`` prints ``recommended``) when the shipped model changes.
+    """
+
+    min_score: float = 0.9915  # classifier confidence needed to report a sign
+    # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic):
+    # a 43-class CNN without a background class is confidently wrong on clutter of every colour
+    route_min_score: dict[str, float] = field(
+        default_factory=lambda: {"red": 0.9886, "blue": 0.9997, "yellow": 0.9996})
+    consistency: str = "shape"
+    shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
+    design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
+
+    def __post_init__(self) -> None:
+        if self.consistency not in CONSISTENCY:
+            raise ValueError(f"unknown consistency mode {self.consistency!r}; expected one of {CONSISTENCY}")
+        for v in (self.min_score, *self.route_min_score.values()):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"score threshold {v} out of range 0..1")
+
+    def threshold(self, route: str) -> float:
+        return self.route_min_score.get(route, self.min_score)
+
+
+def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_width: float = 24.0) -> bool:
+    """Whether the detector's evidence (colour route, outline) fits the catalogue entry of a class."""
+    if not 0 <= class_id < NUM_CLASSES:
+        return False  # the background class, or an id the catalogue does not know
+    if mode == "none" or not det.colour:
+        return True
+    sign = CLASSES[class_id]
+    if det.colour == "achromatic":
+        ok = sign.achromatic
+    else:
+        ok = det.colour in sign.colours[:1] or (det.colour == "yellow" and sign.id == 12)
+    if not ok or mode == "colour" or not det.shape or det.width < shape_min_width:
+        return ok
+    return _SAME_OUTLINE.get(det.shape, det.shape) == _SAME_OUTLINE.get(sign.shape, sign.shape)
+
+
+def _no_entry(img: np.ndarray, box: Sequence[float]) -> bool:
+    """No entry (17) is a red disc crossed by a white bar: red above and below, pale in the middle.
+
+    Red clutter the CNN calls "no entry" (brick, tail lights, painted walls) rarely has all three.
+    Margins are wide: on the 18 GTSDB no-entry signs the red shares were >= 0.81 and >= 0.89 and
+    the bar's saturation <= 87.
+    """
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    roi = img[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
+    if roi.size == 0:
+        return False
+    hsv = cv2.cvtColor(cv2.resize(roi, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    h, s, v = (hsv[:, :, k].astype(np.float32) for k in range(3))
+    red = ((h <= 10) | (h >= 160)) & (s >= 60)
+    top, bottom = red[3:10, 8:24].mean(), red[22:29, 8:24].mean()
+    bar_s, bar_v = s[13:19, 8:24].mean(), v[13:19, 8:24].mean()
+    ring_v = v[red].mean() if red.any() else 255.0
+    return top >= 0.7 and bottom >= 0.7 and bar_s <= 100 and bar_v >= 1.05 * ring_v
+
+
+# class id -> check of the sign's printed design on the frame; failing it rejects that class
+DESIGN_CHECKS = {17: _no_entry}
+
+
+def detection_record(source: str, frame: int, det: Detection, label: str) -> dict:
+    """One JSON-ready event line; the evaluation and the live runner write the same format."""
+    return {"source": str(source), "frame": int(frame), "box": [round(float(v), 1) for v in det.box],
+            "class_id": int(det.class_id), "label": str(label), "score": round(float(det.score), 4)}
+
+
+class Recognizer:
+    """Frame in, accepted sign detections out (class id and confidence filled in)."""
+
+    def __init__(self, detector, classifier, config: RecognizerConfig | None = None, **overrides) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.config = replace(config or RecognizerConfig(), **overrides)
+
+    def classify_all(self, frame: np.ndarray) -> list[Detection]:
+        """Every candidate of a frame with the CNN's class and score, before any rejection."""
+        img = as_bgr8(frame)
+        return self.classify_candidates(img, self.detector(img))
+
+    def classify_candidates(self, img: np.ndarray, cands: Sequence[Detection]) -> list[Detection]:
+        """Classify given candidates of a BGR frame in one batched call (per-crop calls cost ~10x more).
+
+        A class whose design check fails on the crop (see ``DESIGN_CHECKS``) becomes -1.
+        """
+        if not cands:
+            return []
+        crops = [crop(img, d.box, self.classifier.pre.margin) for d in cands]
+        ids, scores, _ = self.classifier.classify(crops)
+        out = []
+        for d, c, s in zip(cands, ids, scores):
+            c = int(c)
+            check = DESIGN_CHECKS.get(c) if self.config.design_checks else None
+            if check is not None and not check(img, d.box):
+                c = -1
+            out.append(replace(d, class_id=c, score=float(s)))
+        return out
+
+    def accept(self, det: Detection) -> bool:
+        """The rejection rule: confident enough, and the class fits how the candidate was found."""
+        c = self.config
+        return det.score >= c.threshold(det.colour) and consistent(det, det.class_id, c.consistency, c.shape_min_width)
+
+    def filter(self, dets: Sequence[Detection]) -> list[Detection]:
+        """Accepted detections, best first, one per place (two candidates of one sign keep the better)."""
+        kept: list[Detection] = []
+        for d in sorted((d for d in dets if self.accept(d)), key=lambda d: -d.score):
+            if all(iou(d.box, k.box) < 0.5 for k in kept):
+                kept.append(d)
+        return kept
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        return self.filter(self.classify_all(frame))
+

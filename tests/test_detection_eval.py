@@ -1,0 +1,137 @@
+"""``python -m training eval-detection``: files written, report contents, cross-validation mechanics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.classifier import DEFAULT_MODEL
+from realtime.preprocess import Preprocessing
+from realtime.types import Detection
+from training.detection_eval import cross_validate, fold_of, read_gt
+from training.detmetrics import ImageBoxes
+
+
+class _FakeClassifier:
+    """Calls every candidate a 50 km/h sign with a score from its colour, so no model file is needed."""
+
+    def __init__(self, model=None, *a, **k) -> None:
+        self.path = Path("fake.tflite")
+        self.pre = Preprocessing()
+
+    def classify(self, crops):
+        n = len(crops)
+        scores = np.array([min(0.99, 0.5 + float(np.asarray(c).std()) / 100) for c in crops], np.float32)
+        return np.full(n, 2), scores, np.zeros((n, 43), np.float32)
+
+
+def test_read_gt(tmp_path):
+    p = tmp_path / "gt.txt"
+    p.write_text("00001.jpg;10;20;40;50;2\n00001.jpg;100;20;140;60;38\n\n00003.jpg;1;2;30;31;12\n")
+    g = read_gt(p)
+    assert sorted(g) == ["00001.jpg", "00003.jpg"]
+    assert g["00001.jpg"].classes.tolist() == [2, 38]
+    assert g["00001.jpg"].boxes[1].tolist() == [100, 20, 140, 60]
+    p.write_text("00001.jpg;10;20;40\n")
+    with pytest.raises(ValueError):
+        read_gt(p)
+
+
+def test_folds_interleave_and_cover():
+    names = [f"{i:05d}.jpg" for i in range(0, 40, 2)]
+    f = fold_of(names, 5)
+    assert sorted(set(f.values())) == [0, 1, 2, 3, 4]
+    assert [f[n] for n in sorted(names)[:6]] == [0, 1, 2, 3, 4, 0]
+
+
+def test_cross_validation_picks_thresholds_without_the_held_out_fold():
+    # every scene: one true sign found with score 0.9, one false alarm with score 0.5 -> threshold in (0.5, 0.9]
+    classified, gts = {}, {}
+    for i in range(20):
+        n = f"{i:05d}.jpg"
+        gts[n] = ImageBoxes(np.array([[10, 10, 50, 50]]), [38])
+        classified[n] = [Detection(box=(10, 10, 50, 50), class_id=38, score=0.9, colour="blue", shape="circle"),
+                         Detection(box=(200, 10, 240, 50), class_id=38, score=0.5, colour="blue", shape="circle")]
+    from realtime.recognize import RecognizerConfig
+
+    held, per_fold = cross_validate(classified, gts, RecognizerConfig())
+    assert len(per_fold) == 5 and sum(f["scenes"] for f in per_fold) == 20
+    assert all(0.5 < f["min_score"] <= 0.9 for f in per_fold)
+    assert all(len(held[n]) == 1 and held[n][0].score == 0.9 for n in held)
+    assert all(f["held_out"]["end_to_end"]["precision"] == 1.0 for f in per_fold)
+
+
+@pytest.mark.data
+def test_eval_detection_writes_all_files(gtsdb_dir: Path, tmp_path: Path, monkeypatch):
+    import realtime.classifier as rc
+    from training.__main__ import main
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for p in sorted((gtsdb_dir / "images").glob("*.jpg"))[:10]:
+        (scenes / p.name).symlink_to(p)
+    monkeypatch.setattr(rc, "Classifier", _FakeClassifier)
+    out = tmp_path / "out"
+    code = main(["eval-detection", "--scenes", str(scenes), "--gt", str(gtsdb_dir / "gt.txt"), "--out", str(out),
+                 "--model", "fake.tflite"])
+    assert code == 0
+    assert (out / "report.json").is_file() and (out / "pr_curves.png").stat().st_size > 1000
+    assert list(out.glob("scene_*.png"))
+    report = json.loads((out / "report.json").read_text())
+    assert report["scenes"] == 10
+    for key in ("candidates", "configured", "cross_validated", "timing"):
+        assert key in report
+    for cat in ("prohibitory", "danger", "mandatory", "other"):
+        assert {"precision", "recall", "ap", "recall_by_size"} <= set(report["configured"]["categories"][cat])
+    assert len(report["cross_validated"]["per_fold"]) == 5
+    lines = (out / "detections.jsonl").read_text().splitlines()
+    for line in lines:
+        rec = json.loads(line)
+        assert set(rec) == {"source", "frame", "box", "class_id", "label", "score"}
+        assert rec["class_id"] == 2 and rec["frame"] == 0 and len(rec["box"]) == 4
+
+
+@pytest.mark.data
+def test_eval_detection_without_model_reports_detector_only(gtsdb_dir: Path, tmp_path: Path, monkeypatch):
+    import realtime.classifier as rc
+    from training.__main__ import main
+
+    if Path(DEFAULT_MODEL).is_file():
+        monkeypatch.setattr(rc, "DEFAULT_MODEL", tmp_path / "missing.tflite")
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for p in sorted((gtsdb_dir / "images").glob("*.jpg"))[:3]:
+        (scenes / p.name).symlink_to(p)
+    out = tmp_path / "out"
+    assert main(["eval-detection", "--scenes", str(scenes), "--gt", str(gtsdb_dir / "gt.txt"), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert "candidates" in report and "configured" not in report
+
+
+def test_eval_detection_bad_folder_is_a_clear_error(tmp_path):
+    from training.__main__ import main
+
+    assert main(["eval-detection", "--scenes", str(tmp_path / "nope"), "--gt", str(tmp_path / "gt.txt"),
+                 "--out", str(tmp_path / "o")]) == 2
+
+
+def test_background_mining_skips_signs():
+    from realtime.detect import Detector
+    from tests.test_detect import synthetic_scene
+    from training.mine_background import background_candidates
+
+    img, gt = synthetic_scene()
+    det = Detector()
+    boxes = np.array(list(gt.values()), float)
+    for d in background_candidates(img, det, boxes):
+        assert all(_iou(d.box, b) < 0.1 for b in boxes)
+    assert len(background_candidates(img, det, np.zeros((0, 4)))) == len(det(img))
+
+
+def _iou(a, b):
+    from realtime.types import iou
+
+    return iou(tuple(a), tuple(b))
