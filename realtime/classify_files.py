@@ -22,9 +22,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     p.add_argument("--csv", required=True, help="output CSV (semicolon-separated, header row)")
     p.add_argument("--model", default=None, help="model (.tflite/.keras/.json); default: the shipped one")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=_positive, default=256)
     p.add_argument("--no-roi", action="store_true",
                    help="ignore ROI columns of GT-*.csv / Test.csv found beside the images")
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 would loop forever or crash, not fail clearly)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def iter_images(paths: list[str]) -> tuple[list[Path], int, list[str]]:
@@ -72,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
     from realtime.card import ModelError
     from realtime.classifier import Classifier
     from realtime.preprocess import crop
+    from realtime.source import truncated_jpeg
 
     files, others, missing = iter_images(args.paths)
     for m in missing:
@@ -79,18 +91,18 @@ def main(args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no image files in {' '.join(args.paths)}", file=sys.stderr)
         return 2
+    from realtime.pipeline import OutputError, check_writable
+
     out = Path(args.csv)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fh = out.open("w", newline="")
-    except OSError as exc:
-        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
-        return 2
-    try:
+    try:  # checked first (fails in a second), but opened only once the model loads: a bad model
+        check_writable(out, "CSV")  # must not truncate the CSV of an earlier run
         clf = Classifier(args.model)
-    except ModelError as exc:
-        fh.close()
+        fh = out.open("w", newline="")
+    except (OutputError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     rois = {} if args.no_roi else roi_table(args.paths)
     names = clf.card.names
@@ -107,6 +119,8 @@ def main(args: argparse.Namespace) -> int:
                     print(f"warning: unreadable image, skipped: {f}", file=sys.stderr)
                     unreadable += 1
                     continue
+                if truncated_jpeg(f):
+                    print(f"warning: truncated image, classified the part that decodes: {f}", file=sys.stderr)
                 sample = rois.get(f.resolve())
                 if sample is not None:  # frame the sign exactly as in training
                     img = crop(img, scale_roi(sample.roi, sample.size, img.shape[1], img.shape[0]),

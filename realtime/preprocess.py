@@ -29,14 +29,20 @@ class Preprocessing:
     margin: float = 0.1  # border kept around the sign box, as a fraction of its width/height
 
     def __post_init__(self) -> None:
+        # Settings come from a model card (user input): check them all here, where a bad card is one
+        # clear error, not a cv2.error at the first frame (or a SIGFPE inside CLAHE for a grid of 0).
         if self.color not in COLOURS:
             raise ValueError(f"unknown colour mode {self.color!r}; expected one of {COLOURS}")
         if self.contrast not in CONTRASTS:
             raise ValueError(f"unknown contrast method {self.contrast!r}; expected one of {CONTRASTS}")
-        if not 8 <= int(self.size) <= 512:
-            raise ValueError(f"input size {self.size} out of range 8..512")
-        if not 0.0 <= self.margin <= 1.0:
-            raise ValueError(f"margin {self.margin} out of range 0..1")
+        if not _is_int(self.size) or not 8 <= self.size <= 512:
+            raise ValueError(f"input size {self.size!r} is not a whole number in 8..512")
+        if not _is_number(self.margin) or not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"margin {self.margin!r} out of range 0..1")
+        if not _is_int(self.clahe_grid) or not 1 <= self.clahe_grid <= self.size:
+            raise ValueError(f"clahe_grid {self.clahe_grid!r} is not a whole number in 1..{self.size}")
+        if not _is_number(self.clahe_clip) or not 0.0 < self.clahe_clip < 1000.0:
+            raise ValueError(f"clahe_clip {self.clahe_clip!r} out of range (0, 1000)")
 
     @property
     def channels(self) -> int:
@@ -59,6 +65,14 @@ class Preprocessing:
         return cls(**data)
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
 def as_bgr8(image: np.ndarray) -> np.ndarray:
     """Any image OpenCV can hand us (gray, BGRA, 16-bit, float) as 3-channel uint8 BGR."""
     img = np.asarray(image)
@@ -68,6 +82,8 @@ def as_bgr8(image: np.ndarray) -> np.ndarray:
         img = img[:, :, 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
         raise ValueError(f"not an image: array of shape {img.shape}")
+    if img.size == 0:  # cv2 colour conversions reject empty arrays with a cv2.error
+        return np.zeros((*img.shape[:2], 3), np.uint8)
     if img.dtype != np.uint8:
         if img.dtype == np.bool_:
             img = img.astype(np.uint8) * 255
@@ -131,9 +147,13 @@ def normalise_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarr
     Training (``training.augment``) and inference both come through here.
     """
     size, n = cfg.size, len(crops)
+    if n == 0:  # cv2 colour conversions reject the empty stack
+        return np.zeros((0, *cfg.input_shape), np.uint8)
     stack = np.empty((n * size, size, 3), np.uint8)
     for i, c in enumerate(crops):
         img = as_bgr8(c)
+        if img.size == 0:
+            raise ValueError(f"empty crop of shape {np.shape(c)}")
         dst = stack[i * size:(i + 1) * size]
         if img.shape[0] == size and img.shape[1] == size:
             dst[...] = img

@@ -1,0 +1,149 @@
+"""Stage 4: what the driver sees. Boxes and labels, an HUD with speed figures, and an alert panel.
+
+Only cv2 primitives on the frame in place (no copies, no alpha blending of the full frame), so
+drawing costs well under a millisecond per frame.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from realtime.classes import CLASSES, DANGER, END_OF_LIMIT, MANDATORY, NAMES, PROHIBITORY, SPEED_LIMITS
+from realtime.types import Detection
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+CATEGORY_BGR: dict[str, tuple[int, int, int]] = {
+    PROHIBITORY: (40, 40, 230),
+    DANGER: (0, 170, 255),
+    MANDATORY: (230, 120, 20),
+}
+OTHER_BGR = (40, 200, 40)
+UNCONFIRMED_BGR = (170, 170, 170)
+UNKNOWN_BGR = (120, 120, 120)
+
+
+def colour_of(class_id: int) -> tuple[int, int, int]:
+    if not 0 <= class_id < len(CLASSES):
+        return UNKNOWN_BGR
+    return CATEGORY_BGR.get(CLASSES[class_id].category, OTHER_BGR)
+
+
+def label_of(class_id: int, names: tuple[str, ...] | list[str] = NAMES) -> str:
+    return names[class_id] if 0 <= class_id < len(names) else "?"
+
+
+@dataclass
+class DriverAlerts:
+    """What the alert panel shows: the speed limit in force and the latest danger warnings.
+
+    A speed-limit sign sets the limit, classes 6 and 32 clear it. Only confirmed detections count,
+    so a one-frame misread cannot change the limit on screen.
+    """
+
+    hold_s: float = 6.0  # how long a warning stays on screen
+    max_warnings: int = 3
+    speed_limit: int | None = None
+    warnings: collections.deque = field(default_factory=collections.deque)  # (t, class_id)
+    _seen: set = field(default_factory=set)
+
+    def update(self, detections: list[Detection], t: float) -> None:
+        for d in detections:
+            if not d.confirmed or d.class_id < 0:
+                continue
+            if d.class_id in SPEED_LIMITS:
+                self.speed_limit = SPEED_LIMITS[d.class_id]
+            elif d.class_id in END_OF_LIMIT:
+                self.speed_limit = None
+            if 0 <= d.class_id < len(CLASSES) and CLASSES[d.class_id].category == DANGER:
+                key = (d.track_id, d.class_id) if d.track_id is not None else None
+                if key is None or key not in self._seen:
+                    if key is not None:
+                        self._seen.add(key)
+                    self.warnings = collections.deque(w for w in self.warnings if w[1] != d.class_id)
+                    self.warnings.append((t, d.class_id))
+        while len(self.warnings) > self.max_warnings:
+            self.warnings.popleft()
+        while self.warnings and t - self.warnings[0][0] > self.hold_s:
+            self.warnings.popleft()
+        if len(self._seen) > 1000:
+            self._seen.clear()
+
+
+class Painter:
+    """Draw detections, the HUD and the alert panel onto a BGR frame, in place."""
+
+    def __init__(self, names: tuple[str, ...] | list[str] = NAMES) -> None:
+        self.names = names
+
+    def __call__(self, frame: np.ndarray, detections: list[Detection], *, fps: float | None = None,
+                 stages_ms: dict[str, float] | None = None, alerts: DriverAlerts | None = None) -> np.ndarray:
+        scale = max(0.4, frame.shape[0] / 1000.0)
+        for d in detections:
+            self.detection(frame, d, scale)
+        if fps is not None or stages_ms:
+            self.hud(frame, fps, stages_ms or {}, scale)
+        if alerts is not None:
+            self.alerts(frame, alerts, scale)
+        return frame
+
+    def detection(self, frame: np.ndarray, d: Detection, scale: float) -> None:
+        x1, y1, x2, y2 = (int(round(v)) for v in d.box)
+        confirmed = d.confirmed
+        colour = colour_of(d.class_id) if confirmed else UNCONFIRMED_BGR
+        thick = max(2, int(round(2 * scale))) if confirmed else 1
+        cv2.rectangle(frame, (x1, y1), (x2 - 1, y2 - 1), colour, thick, cv2.LINE_8)
+        text = f"{label_of(d.class_id, self.names)} {d.score:.2f}"
+        if d.track_id is not None:
+            text = f"#{d.track_id} {text}"
+        fs = 0.45 * scale
+        (tw, th), base = cv2.getTextSize(text, FONT, fs, 1)
+        ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
+        tx = min(max(0, x1), max(0, frame.shape[1] - tw - 2))
+        if confirmed:
+            cv2.rectangle(frame, (tx, ty - th - 3), (tx + tw + 2, ty + base - 1), colour, -1)
+            cv2.putText(frame, text, (tx + 1, ty - 1), FONT, fs, (255, 255, 255), 1, cv2.LINE_AA)
+        else:
+            cv2.putText(frame, text, (tx + 1, ty - 1), FONT, fs, UNCONFIRMED_BGR, 1, cv2.LINE_AA)
+
+    def hud(self, frame: np.ndarray, fps: float | None, stages_ms: dict[str, float], scale: float) -> None:
+        fs = 0.5 * scale
+        lines = [f"{fps:5.1f} FPS" if fps is not None else "-- FPS"]
+        lines += [f"{k:>9s} {v:5.1f} ms" for k, v in stages_ms.items()]
+        (_, th), _ = cv2.getTextSize("Ag", FONT, fs, 1)
+        step = th + int(8 * scale)
+        width = int(190 * scale)
+        cv2.rectangle(frame, (0, 0), (width, step * len(lines) + int(8 * scale)), (0, 0, 0), -1)
+        for i, line in enumerate(lines):
+            org = (int(6 * scale), step * (i + 1))
+            cv2.putText(frame, line, org, FONT, fs, (255, 255, 255), 1, cv2.LINE_AA)
+
+    def alerts(self, frame: np.ndarray, state: DriverAlerts, scale: float) -> None:
+        h, w = frame.shape[:2]
+        r = int(42 * scale)
+        pad = int(10 * scale)
+        cx, cy = w - r - pad, r + pad
+        if state.speed_limit is not None:
+            cv2.circle(frame, (cx, cy), r, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(frame, (cx, cy), r, (30, 30, 220), max(2, int(r * 0.18)), cv2.LINE_AA)
+            text = str(state.speed_limit)
+            fs = (0.9 if len(text) < 3 else 0.7) * scale * 1.2
+            (tw, th), _ = cv2.getTextSize(text, FONT, fs, 2)
+            cv2.putText(frame, text, (cx - tw // 2, cy + th // 2), FONT, fs, (0, 0, 0), 2, cv2.LINE_AA)
+        else:
+            cv2.circle(frame, (cx, cy), r, (90, 90, 90), 2, cv2.LINE_AA)
+            fs = 0.8 * scale
+            (tw, th), _ = cv2.getTextSize("--", FONT, fs, 2)
+            cv2.putText(frame, "--", (cx - tw // 2, cy + th // 2), FONT, fs, (200, 200, 200), 2, cv2.LINE_AA)
+        fs = 0.5 * scale
+        y = cy + r + pad
+        for _, cid in reversed(state.warnings):
+            text = f"! {label_of(cid, self.names)}"
+            (tw, th), base = cv2.getTextSize(text, FONT, fs, 1)
+            x = w - tw - pad - 4
+            cv2.rectangle(frame, (x - 4, y), (w - pad, y + th + base + 6), CATEGORY_BGR[DANGER], -1)
+            cv2.putText(frame, text, (x, y + th + 3), FONT, fs, (0, 0, 0), 1, cv2.LINE_AA)
+            y += th + base + 10

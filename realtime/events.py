@@ -1,0 +1,144 @@
+"""Stage 5b: what was seen, for people and programs. A JSONL event log and an end-of-run summary.
+
+Each line is flushed as it is written, so a run that is interrupted (Ctrl-C, SIGTERM, a crash)
+still leaves a complete log up to the last processed frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import IO
+
+from realtime.classes import NAMES
+from realtime.types import Detection
+
+EVENT_KEYS = ("source", "frame", "t", "box", "class_id", "label", "score", "track_id", "confirmed")
+
+
+def event_record(source: str, frame: int, t: float, det: Detection,
+                 names: tuple[str, ...] | list[str] = NAMES) -> dict:
+    """One detection as a JSON-ready dict with the keys of ``EVENT_KEYS``."""
+    cid = int(det.class_id)
+    return {
+        "source": source,
+        "frame": int(frame),
+        "t": round(float(t), 4),
+        "box": [round(float(v), 1) for v in det.box],
+        "class_id": cid,
+        "label": names[cid] if 0 <= cid < len(names) else "",
+        "score": round(float(det.score), 4),
+        "track_id": det.track_id,
+        "confirmed": bool(det.confirmed),
+    }
+
+
+class EventLogError(Exception):
+    """The event log cannot be written any more (disk full, drive removed); one line for the user."""
+
+
+class EventWriter:
+    """Append detections as JSON lines; ``path=None`` writes nothing (so callers need no branches)."""
+
+    def __init__(self, path: str | Path | None, names: tuple[str, ...] | list[str] = NAMES) -> None:
+        self.path = Path(path) if path else None
+        self.names = names
+        self.lines = 0
+        self._fh: IO[str] | None = None
+        if self.path is not None:
+            self._fh = self.path.open("w", encoding="utf-8")
+
+    def write(self, source: str, frame: int, t: float, detections: list[Detection]) -> None:
+        if self._fh is None or not detections:
+            return
+        text = "".join(json.dumps(event_record(source, frame, t, d, self.names)) + "\n" for d in detections)
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as exc:
+            self._abandon()
+            raise EventLogError(f"cannot write event log {self.path}: {exc.strerror or exc}; "
+                                f"{self.lines} lines were written before") from None
+        self.lines += len(detections)
+
+    def _abandon(self) -> None:
+        """Drop the file after a failed write: closing would retry the flush and fail again."""
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError as exc:
+                self._fh = None
+                raise EventLogError(f"cannot write event log {self.path}: {exc.strerror or exc}") from None
+            self._fh = None
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Summary:
+    """Frames, speed and the signs seen per class (first and last time), over a whole run.
+
+    Only confirmed detections count as signs. With tracking, a physical sign is one track; for
+    unrelated stills every confirmed detection is its own sign.
+    """
+
+    def __init__(self, names: tuple[str, ...] | list[str] = NAMES) -> None:
+        self.names = names
+        self.frames = 0
+        self.detections = 0
+        self.elapsed_s = 0.0
+        self.per_class: dict[int, dict] = {}
+        self._tracks: dict[int, set] = {}
+
+    def add(self, frame: int, t: float, detections: list[Detection]) -> None:
+        self.frames += 1
+        for d in detections:
+            if not d.confirmed or d.class_id < 0:
+                continue
+            self.detections += 1
+            cid = int(d.class_id)
+            row = self.per_class.get(cid)
+            if row is None:
+                label = self.names[cid] if cid < len(self.names) else ""
+                row = self.per_class[cid] = {"class_id": cid, "label": label, "signs": 0, "detections": 0,
+                                             "first_t": t, "last_t": t,
+                                             "first_frame": frame, "last_frame": frame}
+                self._tracks[cid] = set()
+            row["detections"] += 1
+            row["first_t"], row["last_t"] = min(row["first_t"], t), max(row["last_t"], t)
+            row["first_frame"] = min(row["first_frame"], frame)
+            row["last_frame"] = max(row["last_frame"], frame)
+            if d.track_id is None:
+                row["signs"] += 1
+            elif d.track_id not in self._tracks[cid]:
+                self._tracks[cid].add(d.track_id)
+                row["signs"] += 1
+
+    def as_dict(self, extra: dict | None = None) -> dict:
+        fps = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        out = {"frames": self.frames, "elapsed_s": round(self.elapsed_s, 3), "fps": round(fps, 2),
+               "signs": sum(r["signs"] for r in self.per_class.values()), "detections": self.detections,
+               "classes": [dict(r, first_t=round(r["first_t"], 3), last_t=round(r["last_t"], 3))
+                           for _, r in sorted(self.per_class.items())]}
+        if extra:
+            out.update(extra)
+        return out
+
+    def format(self, extra: dict | None = None) -> str:
+        s = self.as_dict(extra)
+        lines = [f"{s['frames']} frames in {s['elapsed_s']:.1f} s ({s['fps']:.1f} FPS); "
+                 f"{s['signs']} signs, {s['detections']} confirmed detections"]
+        for r in s["classes"]:
+            lines.append(f"  {r['class_id']:>2d} {r['label']:<42s} {r['signs']:>4d} signs "
+                         f"{r['detections']:>5d} det.  first {r['first_t']:8.2f} s  last {r['last_t']:.2f} s")
+        return "\n".join(lines)

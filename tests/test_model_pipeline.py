@@ -1,0 +1,117 @@
+"""Training smoke run on a tiny fixture, then the files it writes: LiteRT vs Keras agreement,
+card checks, ``evaluate`` and ``classify``. One training run serves the whole module."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.card import ModelCard, ModelError
+from realtime.classifier import Classifier
+from tests.fixtures import make_kaggle, make_official
+
+CLASSES = [0, 1, 2, 13, 14, 33]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from training.train import train
+
+    root = tmp_path_factory.mktemp("model")
+    data = make_official(root / "data", CLASSES, tracks=3, frames=4)
+    out = root / "out"
+    summ = train(str(data), str(out), epochs=2, batch_size=16, width=4, val_fraction=0.34, patience=5,
+                 name="tiny", verbose=0)
+    return data, out, summ
+
+
+def test_training_writes_model_export_and_card(trained):
+    _, out, summ = trained
+    for name in ("tiny.keras", "tiny.tflite", "tiny.json", "history.csv", "val_metrics.json"):
+        assert (out / name).is_file(), name
+    card = ModelCard.load(out / "tiny.json")
+    assert card.num_outputs == 43 and card.names[14] == "Stop"
+    assert card.preprocessing.input_shape == (32, 32, 3)
+    assert card.training["split"] == {"by": "track", "seed": 0, "val_fraction": 0.34, "train_stride": 1}
+    assert card.training["train_tracks"] + card.training["val_tracks"] == 3 * len(CLASSES)
+    assert 0.0 <= card.validation["accuracy"] <= 1.0
+    assert len(card.training["history"]["loss"]) == 2
+    assert summ["n"] == card.training["val_images"]
+
+
+def test_litert_and_keras_agree(trained):
+    _, out, _ = trained
+    lite = Classifier(out / "tiny.tflite", backend="litert")
+    ref = Classifier(out / "tiny.keras", backend="tf-function")
+    x = np.random.default_rng(0).random((37, 32, 32, 3), dtype=np.float32)  # crosses batch buckets
+    a, b = lite.predict_proba(x), ref.predict_proba(x)
+    assert a.shape == b.shape == (37, 43)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(lite.predict_proba(x[:1]), a[:1], atol=1e-6)  # padding does not leak
+    ids, scores, probs = lite.classify([np.zeros((50, 40, 3), np.uint8), np.zeros((9, 9), np.uint8)])
+    assert ids.shape == (2,) and np.all((scores >= 0) & (scores <= 1)) and probs.shape == (2, 43)
+    assert lite.classify([])[0].shape == (0,)
+
+
+def test_model_errors_are_clear(trained, tmp_path):
+    _, out, _ = trained
+    with pytest.raises(ModelError, match="not found"):
+        Classifier(tmp_path / "missing.tflite")
+    for name in ("tiny.tflite", "tiny.keras", "tiny.json"):
+        shutil.copy(out / name, tmp_path / name)
+    (tmp_path / "tiny.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(ModelError, match="cannot load LiteRT"):
+        Classifier(tmp_path / "tiny.tflite")
+    shutil.copy(out / "tiny.tflite", tmp_path / "tiny.tflite")
+    card = json.loads((out / "tiny.json").read_text())
+    card["classes"] = card["classes"][:10]
+    (tmp_path / "tiny.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="43 outputs but its card lists 10"):
+        Classifier(tmp_path / "tiny.tflite")
+    card = json.loads((out / "tiny.json").read_text())
+    card["preprocessing"]["color"] = "gray"
+    (tmp_path / "tiny.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="does not match its card"):
+        Classifier(tmp_path / "tiny.tflite")
+
+
+def test_evaluate_writes_all_files_on_both_layouts(trained, tmp_path):
+    from training.evaluate import evaluate
+
+    data, out, _ = trained
+    summ = evaluate(str(data), str(out / "tiny.tflite"), str(tmp_path / "ev"), split="val")
+    for name in ("metrics.json", "confusion_matrix.png", "training_curves.png", "worst_mistakes.png"):
+        assert (tmp_path / "ev" / name).stat().st_size > 0, name
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["n"] == summ["n"] and {"accuracy", "macro_f1", "per_class", "top_k"} <= set(m)
+    assert sum(r["support"] for r in m["per_class"]) == m["n"]
+    kaggle = make_kaggle(tmp_path / "kaggle", CLASSES)
+    summ2 = evaluate(str(kaggle), str(out / "tiny.keras"), str(tmp_path / "ev2"), split="test")
+    assert summ2["n"] == len(CLASSES) and summ2["backend"] == "tf-function"
+
+
+def test_classify_cli_writes_submission_csv(trained, tmp_path):
+    data, out, _ = trained
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, p in enumerate(sorted(Path(data).rglob("*.ppm"))[:5]):
+        shutil.copy(p, folder / f"{i:05d}.ppm")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (folder / "notes.txt").write_text("not an image")
+    csv_out = tmp_path / "res" / "pred.csv"
+    r = subprocess.run([sys.executable, "-m", "realtime", "classify", str(folder), "--csv", str(csv_out),
+                        "--model", str(out / "tiny.tflite")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(csv_out.open(), delimiter=";"))
+    assert rows[0][:2] == ["Filename", "ClassId"]
+    assert sorted(r[0] for r in rows[1:]) == [f"{i:05d}.ppm" for i in range(5)]
+    assert all(0 <= int(r[1]) < 43 and 0.0 <= float(r[2]) <= 1.0 for r in rows[1:])
+    assert "broken.png" in r.stderr and "Traceback" not in r.stderr
+    assert "1 unreadable, 1 non-image files skipped" in r.stdout

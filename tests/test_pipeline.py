@@ -1,0 +1,223 @@
+"""The loop end to end with a fake recognizer: output video, event log, summary, stills, stopping.
+
+``make_fake`` doubles as a ``--recognizer tests.test_pipeline:make_fake`` plug-in for the CLI tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.draw import DriverAlerts, Painter
+from realtime.events import EVENT_KEYS, EventWriter, Summary
+from realtime.pipeline import OutputError, RunOptions, check_writable, display_available, run
+from realtime.source import open_source
+from realtime.types import Detection
+
+
+class RedBoxes:
+    """Fake recognizer: every saturated red blob is a 30 km/h sign (class 1)."""
+
+    def __init__(self, delay: float = 0.0, class_id: int = 1) -> None:
+        self.delay, self.class_id, self.calls = delay, class_id, 0
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        self.calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+        mask = ((frame[:, :, 2] > 150) & (frame[:, :, 1] < 90) & (frame[:, :, 0] < 90)).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        return [Detection((float(x), float(y), float(x + w), float(y + h)), score=0.9, class_id=self.class_id,
+                          colour="red", shape="circle", candidate_score=1.0)
+                for x, y, w, h, area in stats[1:n] if area >= 20]
+
+
+def make_fake(model: str | None = None) -> RedBoxes:
+    """``--recognizer test_pipeline:make_fake``; FAKE_DELAY slows it down (seconds per frame)."""
+    return RedBoxes(delay=float(os.environ.get("FAKE_DELAY", "0")))
+
+
+def drive_video(path: Path, n: int = 30, size: tuple[int, int] = (160, 120), fps: float = 10.0,
+                false_alarm_at: int | None = 10) -> Path:
+    """A red square moving right on grey, and one red blob for a single frame (a false alarm)."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(n):
+        img = np.full((size[1], size[0], 3), 110, np.uint8)
+        x = 10 + 2 * (i % 50)
+        cv2.rectangle(img, (x, 40), (x + 16, 56), (0, 0, 230), -1)
+        if i == false_alarm_at:
+            cv2.rectangle(img, (120, 90), (135, 105), (0, 0, 230), -1)
+        w.write(img)
+    w.release()
+    return path
+
+
+def count_frames(path: Path) -> tuple[int, tuple[int, int], float]:
+    cap = cv2.VideoCapture(str(path))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n, size, fps
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_video_run_writes_video_events_snapshot_and_summary(tmp_path: Path) -> None:
+    src = open_source(drive_video(tmp_path / "in.mp4"))
+    opts = RunOptions(output=tmp_path / "out" / "annotated.mp4", events=tmp_path / "ev.jsonl",
+                      snapshot=tmp_path / "snap.png", display=False, progress=False, quiet=True)
+    summary = run(src, RedBoxes(), opts)
+
+    assert count_frames(tmp_path / "out" / "annotated.mp4") == (30, (160, 120), pytest.approx(10.0))
+    assert cv2.imread(str(tmp_path / "snap.png")).shape == (120, 160, 3)
+    events = read_events(tmp_path / "ev.jsonl")
+    assert all(tuple(e) == EVENT_KEYS for e in events)
+    sign = [e for e in events if e["box"][1] == 40]
+    alarm = [e for e in events if e["box"][1] == 90]
+    assert len(sign) == 30 and len({e["track_id"] for e in sign}) == 1
+    assert [e["confirmed"] for e in sign[:4]] == [False, False, True, True]
+    assert sign[0]["label"] == "Speed limit (30km/h)" and sign[0]["source"] == "in.mp4"
+    assert len(alarm) == 1 and alarm[0]["confirmed"] is False and alarm[0]["frame"] == 10
+    assert summary["frames"] == 30 and summary["signs"] == 1 and summary["stopped"] == "end of source"
+    (row,) = summary["classes"]
+    assert (row["class_id"], row["signs"], row["detections"]) == (1, 1, 28)
+    assert (row["first_t"], row["last_t"]) == pytest.approx((0.2, 2.9))
+    assert summary["output_frames"] == 30 and summary["event_lines"] == 31
+    assert {"decode", "recognize", "track", "draw", "encode"} <= set(summary["stages_ms"])
+
+
+def test_annotated_frames_show_the_overlay(tmp_path: Path) -> None:
+    src = open_source(drive_video(tmp_path / "in.mp4", n=6))
+    run(src, RedBoxes(), RunOptions(output=tmp_path / "o.mp4", display=False, progress=False, quiet=True))
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    frames = [cap.read()[1] for _ in range(6)]
+    cap.release()
+    plain = cv2.VideoCapture(str(tmp_path / "in.mp4")).read()[1]
+    assert np.abs(frames[0].astype(int) - plain.astype(int)).mean() > 1.0  # HUD and boxes were drawn
+
+
+def test_stills_are_not_tracked_and_every_detection_is_confirmed(tmp_path: Path) -> None:
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    for i in range(3):  # the same spot in each image: a tracker would chain them
+        img = np.full((60, 80, 3), 100, np.uint8)
+        cv2.rectangle(img, (20, 20), (40, 40), (0, 0, 230), -1)
+        cv2.imwrite(str(folder / f"img{i}.png"), img)
+    summary = run(open_source(folder), RedBoxes(), RunOptions(events=tmp_path / "ev.jsonl", display=False,
+                                                              progress=False, quiet=True))
+    events = read_events(tmp_path / "ev.jsonl")
+    assert [e["source"] for e in events] == ["img0.png", "img1.png", "img2.png"]
+    assert all(e["confirmed"] is True and e["track_id"] is None for e in events)
+    assert summary["signs"] == 3 and summary["kind"] == "folder"
+
+
+def test_unwritable_output_fails_before_processing(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    fake = RedBoxes()
+    with pytest.raises(OutputError, match="cannot write"):
+        run(open_source(drive_video(tmp_path / "in.mp4", n=3)), fake,
+            RunOptions(output=tmp_path / "file" / "out.mp4", display=False, quiet=True))
+    assert fake.calls == 0
+    with pytest.raises(OutputError, match="folder"):
+        check_writable(tmp_path, "event log")
+    with pytest.raises(OutputError, match="overwrite the input"):
+        run(open_source(tmp_path / "in.mp4"), fake, RunOptions(output=tmp_path / "in.mp4", display=False))
+
+
+def test_stop_flag_closes_everything_cleanly(tmp_path: Path) -> None:
+    stop = threading.Event()
+    fake = RedBoxes()
+
+    def recognize(frame):
+        if fake.calls == 7:
+            stop.set()  # as SIGTERM would, mid-run
+        return fake(frame)
+
+    opts = RunOptions(output=tmp_path / "o.mp4", events=tmp_path / "e.jsonl", display=False, quiet=True)
+    summary = run(open_source(drive_video(tmp_path / "in.mp4")), recognize, opts, stop=stop)
+    assert summary["frames"] == 8 and summary["stopped"] == "stopped (signal)"
+    assert count_frames(tmp_path / "o.mp4")[0] == 8
+    assert max(e["frame"] for e in read_events(tmp_path / "e.jsonl")) == 7
+
+
+def test_max_frames_and_stride(tmp_path: Path) -> None:
+    video = drive_video(tmp_path / "in.mp4")
+    s = run(open_source(video), RedBoxes(), RunOptions(max_frames=5, display=False, quiet=True))
+    assert s["frames"] == 5 and s["stopped"] == "max frames"
+    s = run(open_source(video, stride=3), RedBoxes(), RunOptions(events=tmp_path / "e.jsonl", display=False,
+                                                                  quiet=True))
+    assert s["frames"] == 10
+    assert sorted({e["frame"] for e in read_events(tmp_path / "e.jsonl")})[:3] == [0, 3, 6]
+
+
+def test_summary_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run(open_source(drive_video(tmp_path / "in.mp4", n=5)), RedBoxes(), RunOptions(display=False))
+    out = capsys.readouterr().out
+    assert "5 frames" in out and "Speed limit (30km/h)" in out
+
+
+def test_headless_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if os.name == "posix" and os.uname().sysname == "Linux":
+        assert display_available() is False
+
+
+def test_driver_alerts_follow_confirmed_signs() -> None:
+    a = DriverAlerts(hold_s=5.0)
+
+    def sign(cid: int, tid: int, confirmed: bool = True) -> Detection:
+        return Detection((0, 0, 10, 10), 0.9, cid, track_id=tid, confirmed=confirmed)
+
+    a.update([sign(2, 1)], 0.0)
+    assert a.speed_limit == 50
+    a.update([sign(7, 2, confirmed=False)], 1.0)
+    assert a.speed_limit == 50  # unconfirmed signs change nothing
+    a.update([sign(32, 3)], 2.0)
+    assert a.speed_limit is None
+    a.update([sign(25, 4), sign(18, 5)], 3.0)
+    assert [c for _, c in a.warnings] == [25, 18]
+    a.update([], 9.0)
+    assert not a.warnings
+
+
+def test_painter_draws_boxes_hud_and_panel() -> None:
+    frame = np.zeros((400, 600, 3), np.uint8)
+    alerts = DriverAlerts(speed_limit=80)
+    alerts.warnings.append((0.0, 18))
+    dets = [Detection((100, 100, 140, 140), 0.97, 14, track_id=3, confirmed=True),
+            Detection((300, 200, 320, 220), 0.4, 1, track_id=4, confirmed=False)]
+    Painter()(frame, dets, fps=61.5, stages_ms={"detect": 4.2, "classify": 0.3}, alerts=alerts)
+    assert frame[100, 120].any() and frame[200, 310].any()  # box edges
+    assert frame[5:40, 5:100].any()  # HUD
+    assert frame[:120, -120:].any()  # speed-limit disc
+
+
+def test_event_writer_and_summary_units(tmp_path: Path) -> None:
+    d = Detection((1.23, 2, 3, 4), 0.5, 14, track_id=9, confirmed=True)
+    with EventWriter(tmp_path / "e.jsonl") as w:
+        w.write("cam", 5, 0.5, [d])
+    (e,) = read_events(tmp_path / "e.jsonl")
+    assert e == {"source": "cam", "frame": 5, "t": 0.5, "box": [1.2, 2.0, 3.0, 4.0], "class_id": 14,
+                 "label": "Stop", "score": 0.5, "track_id": 9, "confirmed": True}
+    s = Summary()
+    s.add(0, 0.0, [d])
+    s.add(1, 1.0, [d, Detection((0, 0, 1, 1), 0.9, 14, track_id=10, confirmed=True)])
+    s.add(2, 2.0, [Detection((0, 0, 1, 1), 0.9, 2, track_id=11, confirmed=False)])
+    s.elapsed_s = 2.0
+    r = s.as_dict()
+    assert (r["frames"], r["fps"], r["signs"], r["detections"]) == (3, 1.5, 2, 3)
+    assert r["classes"] == [{"class_id": 14, "label": "Stop", "signs": 2, "detections": 3, "first_t": 0.0,
+                             "last_t": 1.0, "first_frame": 0, "last_frame": 1}]
