@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class (smoke)")
     t.add_argument("--train-stride", type=int, default=1, help="keep every Nth training image (quick comparisons)")
     t.add_argument("--name", default="gtsrb_cnn")
+    t.add_argument("--warmup-epochs", type=int, default=1)
+    t.add_argument("--stop-after", type=int, default=None, help="end after N epochs of the --epochs schedule")
+    t.add_argument("--init-from", default=None, help="start from this .keras model (fine-tuning stage)")
 
     v = sub.add_parser("evaluate", help="KPIs of a model on a labelled set")
     v.add_argument("--data", required=True)
@@ -46,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench-preprocess", help="milliseconds per crop of the preprocessing path")
     b.add_argument("--crops", type=int, default=256)
     b.add_argument("--json", default=None)
+
+    c = sub.add_parser("compare-preprocessing", help="colour/contrast settings compared on the validation tracks")
+    c.add_argument("--data", required=True)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", default=None)
 
     d = sub.add_parser("eval-detection", help="GTSDB protocol on scenes with gt.txt")
     d.add_argument("--scenes", required=True)
@@ -72,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                   val_fraction=args.val_fraction, color=args.color, contrast=args.contrast, width=args.width,
                   lr=args.lr, weight_power=args.weight_power, patience=args.patience,
                   augmentation=not args.no_augment, limit_per_class=args.limit_per_class,
-                  train_stride=args.train_stride, name=args.name)
+                  train_stride=args.train_stride, name=args.name, warmup_epochs=args.warmup_epochs,
+                  stop_after=args.stop_after, init_from=args.init_from)
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 
@@ -81,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             from training.bench_preprocess import main as bench_main
 
             return bench_main(args)
+        elif args.cmd == "compare-preprocessing":
+            from training.compare import main as compare_main
+
+            return compare_main(args)
         elif args.cmd == "eval-detection":
             from training.detection_eval import main as det_main
 

@@ -66,18 +66,21 @@ def export_tflite(model, path: Path) -> None:
     model.export(str(path), format="litert", verbose=False)
 
 
-def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: int = 0,
-          val_fraction: float = 0.15, color: str = "rgb", contrast: str = "clahe", width: int = 32,
-          lr: float = 2e-3, weight_power: float = 1.0, patience: int = 10, augmentation: bool = True,
-          limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn", verbose: int = 1) -> dict:
+def _stop_after_callback(n: int):
     import keras
-    import tensorflow as tf
 
-    from training import net
+    class StopAfter(keras.callbacks.Callback):
+        """End a run after ``n`` epochs without shortening its learning-rate schedule."""
 
-    keras.utils.set_random_seed(seed)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 >= n:
+                self.model.stop_training = True
+
+    return StopAfter()
+
+
+def _prepare(data: str, seed: int, val_fraction: float, color: str, contrast: str,
+             limit_per_class: int | None, train_stride: int):
     cfg = Preprocessing(color=color, contrast=contrast)
     t0 = time.time()
     ds = datasets.load(data, limit_per_class=limit_per_class)
@@ -86,14 +89,52 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     print(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
           f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)", flush=True)
     x_val = to_input(augment.batch(val_ds.images, val_ds.rois, cfg, None))
+    meta = {
+        "data": str(data), "images": len(ds), "train_images": len(train_ds), "val_images": len(val_ds),
+        "train_tracks": len(set(train_ds.tracks)), "val_tracks": len(set(val_ds.tracks)),
+        "split": {"by": "track", "seed": seed, "val_fraction": val_fraction, "train_stride": train_stride},
+        "class_counts_train": train_ds.counts(NUM_CLASSES).tolist(),
+    }
+    return cfg, train_ds, val_ds, x_val, meta
+
+
+def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: int = 0,
+          val_fraction: float = 0.15, color: str = "rgb", contrast: str = "clahe", width: int = 32,
+          lr: float = 2e-3, weight_power: float = 1.0, patience: int = 10, augmentation: bool = True,
+          limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn",
+          verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
+          init_from: str | None = None) -> dict:
+    """Fit and write the model, its LiteRT export and its card.
+
+    ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
+    best checkpoint is kept); ``init_from`` starts from a saved ``.keras`` model instead of
+    fresh weights: together they make the two-stage recipe of ``make train``.
+    """
+    import keras
+
+    from training import net
+
+    keras.utils.set_random_seed(seed)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed, val_fraction, color, contrast, limit_per_class,
+                                                  train_stride)
     weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
     seq = make_sequence(train_ds, cfg, augment.AugmentConfig() if augmentation else None, batch_size,
                         weights, seed)
 
-    model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed)
-    steps = epochs * len(seq)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        lr * 0.1, decay_steps=max(steps - len(seq), 1), warmup_target=lr, warmup_steps=len(seq))
+    if init_from:
+        model = keras.saving.load_model(init_from, compile=False)
+        if tuple(model.input_shape[1:]) != cfg.input_shape:
+            raise ValueError(f"{init_from} takes {model.input_shape[1:]}, preprocessing gives {cfg.input_shape}")
+    else:
+        model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed)
+    warm = warmup_epochs * len(seq)
+    decay = max(epochs * len(seq) - warm, 1)
+    schedule = (keras.optimizers.schedules.CosineDecay(lr * 0.1, decay_steps=decay, warmup_target=lr,
+                                                       warmup_steps=warm)
+                if warm else keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
@@ -103,40 +144,72 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
     ]
+    if stop_after:
+        callbacks.append(_stop_after_callback(stop_after))
     hist = model.fit(seq, validation_data=(x_val, val_ds.labels), epochs=epochs, callbacks=callbacks,
                      verbose=verbose)
-    fit_s = time.time() - t0
+    meta.update({"class_weight_power": weight_power, "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
+                 "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
+                 "width": width, "augment": asdict(augment.AugmentConfig()) if augmentation else None,
+                 "seconds": round(time.time() - t0, 1)})
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    summ = write_outputs(model, history, meta, cfg, val_ds, x_val, out_dir, name)
+    ckpt.unlink(missing_ok=True)
+    return summ
+
+
+def finalize_checkpoint(checkpoint: str, data: str, out: str, name: str = "gtsrb_cnn", **settings) -> dict:
+    """Ship the best checkpoint of a run that was stopped before its schedule ended.
+
+    ``settings`` are the ``train`` arguments of that run (they go into the card as they were);
+    the card says how many epochs ran out of how many were planned.
+    """
+    import keras
+
+    model = keras.saving.load_model(checkpoint)
+    out_dir = Path(out)
+    cfg, _, val_ds, x_val, meta = _prepare(
+        data, settings.get("seed", 0), settings.get("val_fraction", 0.15), settings.get("color", "rgb"),
+        settings.get("contrast", "clahe"), None, settings.get("train_stride", 1))
+    history: dict[str, list[float]] = {}
+    hist_csv = Path(checkpoint).parent / "history.csv"
+    if hist_csv.is_file():
+        import csv
+
+        rows = list(csv.DictReader(hist_csv.open()))
+        history = {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"} if rows else {}
+    meta.update({k: settings[k] for k in ("class_weight_power", "epochs_max", "batch_size", "lr", "width")
+                 if k in settings})
+    meta["augment"] = asdict(augment.AugmentConfig())
+    meta["stopped_early"] = (f"run stopped after {len(history.get('loss', []))} of {settings.get('epochs_max')} "
+                             "epochs; best checkpoint by validation accuracy shipped")
+    return write_outputs(model, history, meta, cfg, val_ds, x_val, out_dir, name)
+
+
+def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: datasets.Dataset,
+                  x_val: np.ndarray, out_dir: Path, name: str) -> dict:
+    """The .keras model, its LiteRT export and the card, with validation figures measured here."""
+    import keras
+    import tensorflow as tf
 
     scores = predict_scores(model, x_val)
-    counts = train_ds.counts(NUM_CLASSES)
-    summ = metrics.summary(val_ds.labels, scores, list(NAMES), rarity=counts)
+    summ = metrics.summary(val_ds.labels, scores, list(NAMES), rarity=np.asarray(meta["class_counts_train"]))
     keras_path, tfl_path = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
     model.save(keras_path)
     export_tflite(model, tfl_path)
-    ckpt.unlink(missing_ok=True)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     card = ModelCard(
         classes=[{"id": i, "name": n} for i, n in enumerate(NAMES)],
         preprocessing=cfg,
         files={"keras": keras_path.name, "tflite": tfl_path.name},
         sha256={"keras": sha256(keras_path), "tflite": sha256(tfl_path)},
-        training={
-            "data": str(data), "images": len(ds), "train_images": len(train_ds), "val_images": len(val_ds),
-            "train_tracks": len(set(train_ds.tracks)), "val_tracks": len(set(val_ds.tracks)),
-            "split": {"by": "track", "seed": seed, "val_fraction": val_fraction, "train_stride": train_stride},
-            "class_counts_train": counts.tolist(), "class_weight_power": weight_power,
-            "epochs_run": len(history.get("loss", [])), "epochs_max": epochs, "batch_size": batch_size,
-            "lr": lr, "width": width, "params": int(model.count_params()),
-            "augment": asdict(augment.AugmentConfig()) if augmentation else None,
-            "seconds": round(fit_s, 1), "keras": keras.__version__, "tensorflow": tf.__version__,
-            "history": history,
-        },
+        training={**meta, "epochs_run": len(history.get("loss", [])), "params": int(model.count_params()),
+                  "keras": keras.__version__, "tensorflow": tf.__version__, "history": history},
         validation={k: summ[k] for k in ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                                          "top_k", "rarest_classes_recall")},
     )
     card.save(out_dir / f"{name}.json")
     (out_dir / "val_metrics.json").write_text(json.dumps(summ, indent=1))
-    print(f"validation accuracy {summ['accuracy']:.4%}, macro F1 {summ['macro_f1']:.4f}; "
-          f"rarest classes recall: " + ", ".join(f"{k}: {v:.3f}" for k, v in summ["rarest_classes_recall"].items()))
-    print(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')} in {fit_s / 60:.1f} min")
+    print(f"validation accuracy {summ['accuracy']:.4%}, macro F1 {summ['macro_f1']:.4f}; rarest classes recall: "
+          + ", ".join(f"{k}: {v:.3f}" for k, v in summ["rarest_classes_recall"].items()))
+    print(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')}")
     return summ
