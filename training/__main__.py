@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", default=None)
 
+    s = sub.add_parser("scenes-video", help="a benchmark video from still scenes (write it outside the repo)")
+    s.add_argument("--scenes", required=True)
+    s.add_argument("--out", required=True, help="output .mp4")
+    s.add_argument("--hold", type=int, default=5, help="frames per scene")
+
     d = sub.add_parser("eval-detection", help="GTSDB protocol on scenes with gt.txt")
     d.add_argument("--scenes", required=True)
     d.add_argument("--gt", required=True)
@@ -94,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             from training.compare import main as compare_main
 
             return compare_main(args)
+        elif args.cmd == "scenes-video":
+            from training.scenes_video import make_video
+
+            make_video(args.scenes, args.out, hold=args.hold)
         elif args.cmd == "eval-detection":
             from training.detection_eval import main as det_main
 
