@@ -28,16 +28,17 @@ _SAME_OUTLINE = {"octagon": "circle"}  # at sign sizes an octagon and a circle a
 class RecognizerConfig:
     """Rejection settings; defaults are the values chosen by 5-fold CV on GTSDB (docs/DETECTOR.md).
 
-    Thresholds follow a model's calibration: they were chosen with the provisional model and must
-    be re-chosen (``eval-detection`` prints ``recommended``) when the shipped model changes.
+    Thresholds follow a model's calibration: these were chosen for the shipped
+    ``models/gtsrb_cnn.tflite`` and must be re-chosen (``eval-detection`` prints ``recommended``)
+    whenever the shipped model changes.
     """
 
-    min_score: float = 0.9915  # classifier confidence needed to report a sign
+    min_score: float = 0.9998  # classifier confidence needed to report a sign
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic):
     # a 43-class CNN without a background class is confidently wrong on clutter of every colour
     route_min_score: dict[str, float] = field(
-        default_factory=lambda: {"red": 0.9886, "blue": 0.9997, "yellow": 0.9996})
-    consistency: str = "shape"
+        default_factory=lambda: {"red": 0.9998, "blue": 0.9998, "yellow": 0.99987})
+    consistency: str = "colour"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
 
