@@ -22,6 +22,7 @@ test: lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
+	mkdir -p out
 	$(PY) -m realtime run samples/driveby.mp4 --output out/demo.mp4 --events out/events.jsonl --snapshot out/frame.png
 
 # The shipped model: 8 epochs of a 20-epoch cosine schedule, then 6 epochs of fine-tuning
