@@ -158,34 +158,6 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     return summ
 
 
-def finalize_checkpoint(checkpoint: str, data: str, out: str, name: str = "gtsrb_cnn", **settings) -> dict:
-    """Ship the best checkpoint of a run that was stopped before its schedule ended.
-
-    ``settings`` are the ``train`` arguments of that run (they go into the card as they were);
-    the card says how many epochs ran out of how many were planned.
-    """
-    import keras
-
-    model = keras.saving.load_model(checkpoint)
-    out_dir = Path(out)
-    cfg, _, val_ds, x_val, meta = _prepare(
-        data, settings.get("seed", 0), settings.get("val_fraction", 0.15), settings.get("color", "rgb"),
-        settings.get("contrast", "clahe"), None, settings.get("train_stride", 1))
-    history: dict[str, list[float]] = {}
-    hist_csv = Path(checkpoint).parent / "history.csv"
-    if hist_csv.is_file():
-        import csv
-
-        rows = list(csv.DictReader(hist_csv.open()))
-        history = {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"} if rows else {}
-    meta.update({k: settings[k] for k in ("class_weight_power", "epochs_max", "batch_size", "lr", "width")
-                 if k in settings})
-    meta["augment"] = asdict(augment.AugmentConfig())
-    meta["stopped_early"] = (f"run stopped after {len(history.get('loss', []))} of {settings.get('epochs_max')} "
-                             "epochs; best checkpoint by validation accuracy shipped")
-    return write_outputs(model, history, meta, cfg, val_ds, x_val, out_dir, name)
-
-
 def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: datasets.Dataset,
                   x_val: np.ndarray, out_dir: Path, name: str) -> dict:
     """The .keras model, its LiteRT export and the card, with validation figures measured here."""
