@@ -18,16 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-
-def _count(text: str) -> int:
-    """argparse type: a whole number >= 1 (a typo gives a usage error, not a traceback)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from realtime import classify_files  # noqa: E402  (after the log settings: it imports OpenCV)
+from realtime.classify_files import positive_int  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,9 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
     r.add_argument("--snapshot", default=None, metavar="FILE.png",
                    help="annotated frame with the most confirmed signs")
-    r.add_argument("--stride", type=_count, default=1, help="files: process every Nth frame/image")
+    r.add_argument("--stride", type=positive_int, default=1, help="files: process every Nth frame/image")
     r.add_argument("--no-display", action="store_true", help="no window (automatic without a display)")
-    r.add_argument("--max-frames", type=_count, default=None, help="stop after N processed frames")
+    r.add_argument("--max-frames", type=positive_int, default=None, help="stop after N processed frames")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION",
                    help="plug in another recognizer: a factory called with model=... returning "
@@ -53,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="FPS end to end and per-stage milliseconds on a video")
     b.add_argument("source", help="video file (or folder/camera)")
-    b.add_argument("--frames", type=_count, default=300, help="frames to time in each pass")
+    b.add_argument("--frames", type=positive_int, default=300, help="frames to time in each pass")
     b.add_argument("--json", default=None, metavar="OUT", help="write the figures as JSON")
     b.add_argument("--model", default=None)
     b.add_argument("--backends", default="litert,tf-function,keras-predict",
@@ -61,11 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION", help=argparse.SUPPRESS)
 
     s = sub.add_parser("soak", help="long run on rendered drive-by frames: RSS growth and FPS per window")
-    s.add_argument("--frames", type=_count, default=20000, help="rendered frames to process")
-    s.add_argument("--width", type=_count, default=640)
-    s.add_argument("--height", type=_count, default=360)
-    s.add_argument("--window", type=_count, default=500, help="frames per FPS/RSS sample")
-    s.add_argument("--warmup", type=_count, default=None, help="frames before the memory baseline "
+    s.add_argument("--frames", type=positive_int, default=20000, help="rendered frames to process")
+    s.add_argument("--width", type=positive_int, default=640)
+    s.add_argument("--height", type=positive_int, default=360)
+    s.add_argument("--window", type=positive_int, default=500, help="frames per FPS/RSS sample")
+    s.add_argument("--warmup", type=positive_int, default=None, help="frames before the memory baseline "
                    "(default: one window)")
     s.add_argument("--max-seconds", type=float, default=None, help="stop after this much wall time")
     s.add_argument("--max-growth-mb", type=float, default=50.0, help="fail above this RSS growth")
@@ -76,12 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION", help=argparse.SUPPRESS)
 
     c = sub.add_parser("classify", help="label sign images into a GTSRB-format CSV")
-    try:
-        from realtime import classify_files
-    except ImportError:
-        c.add_argument("rest", nargs=argparse.REMAINDER)
-    else:
-        classify_files.add_arguments(c)
+    classify_files.add_arguments(c)
     return p
 
 
@@ -132,11 +119,6 @@ def _soak(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    try:
-        from realtime import classify_files
-    except ImportError:
-        print("error: the classify command is not available in this build", file=sys.stderr)
-        return 2
     return int(classify_files.main(args))
 
 

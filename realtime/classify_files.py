@@ -22,13 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     p.add_argument("--csv", required=True, help="output CSV (semicolon-separated, header row)")
     p.add_argument("--model", default=None, help="model (.tflite/.keras/.json); default: the shipped one")
-    p.add_argument("--batch-size", type=_positive, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--no-roi", action="store_true",
                    help="ignore ROI columns of GT-*.csv / Test.csv found beside the images")
 
 
-def _positive(text: str) -> int:
-    """argparse type: a whole number >= 1 (0 would loop forever or crash, not fail clearly)."""
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a typo or 0 gives a usage error, not a traceback)."""
     try:
         value = int(text)
     except ValueError:
