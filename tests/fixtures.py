@@ -25,6 +25,14 @@ def sign_image(class_id: int, size: int, rng: np.random.Generator) -> tuple[np.n
     return img, roi
 
 
+def _track_images(class_id: int, tracks: int, frames: int, sizes, rng: np.random.Generator):
+    """(track, frame, size, image, ROI) for every frame of every track of one class."""
+    for t in range(tracks):
+        for f in range(frames):
+            size = int(sizes[(t + f) % len(sizes)])
+            yield (t, f, size, *sign_image(class_id, size, rng))
+
+
 def make_official(root: Path, classes: list[int], tracks: int = 2, frames: int = 3, sizes=(32, 45)) -> Path:
     """``root/Final_Training/Images/000NN/GT-000NN.csv`` with PPM files at several sizes."""
     rng = np.random.default_rng(0)
@@ -33,13 +41,10 @@ def make_official(root: Path, classes: list[int], tracks: int = 2, frames: int =
         d = base / f"{c:05d}"
         d.mkdir(parents=True)
         lines = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
-        for t in range(tracks):
-            for f in range(frames):
-                size = int(sizes[(t + f) % len(sizes)])
-                img, roi = sign_image(c, size, rng)
-                name = f"{t:05d}_{f:05d}.ppm"
-                cv2.imwrite(str(d / name), img)
-                lines.append(f"{name};{size};{size};{roi[0]};{roi[1]};{roi[2]};{roi[3]};{c}")
+        for t, f, size, img, roi in _track_images(c, tracks, frames, sizes, rng):
+            name = f"{t:05d}_{f:05d}.ppm"
+            cv2.imwrite(str(d / name), img)
+            lines.append(f"{name};{size};{size};{roi[0]};{roi[1]};{roi[2]};{roi[3]};{c}")
         (d / f"GT-{c:05d}.csv").write_text("\n".join(lines) + "\n")
     return root
 
@@ -52,13 +57,10 @@ def make_kaggle(root: Path, classes: list[int], tracks: int = 2, frames: int = 3
     for n_test, c in enumerate(classes):
         d = root / "Train" / str(c)
         d.mkdir(parents=True)
-        for t in range(tracks):
-            for f in range(frames):
-                size = int(sizes[(t + f) % len(sizes)])
-                img, roi = sign_image(c, size, rng)
-                rel = f"Train/{c}/{c:05d}_{t:05d}_{f:05d}.png"
-                cv2.imwrite(str(root / rel), img)
-                train.append(f"{size},{size},{roi[0]},{roi[1]},{roi[2]},{roi[3]},{c},{rel}")
+        for t, f, size, img, roi in _track_images(c, tracks, frames, sizes, rng):
+            rel = f"Train/{c}/{c:05d}_{t:05d}_{f:05d}.png"
+            cv2.imwrite(str(root / rel), img)
+            train.append(f"{size},{size},{roi[0]},{roi[1]},{roi[2]},{roi[3]},{c},{rel}")
         img, roi = sign_image(c, 40, rng)
         (root / "Test").mkdir(exist_ok=True)
         rel = f"Test/{n_test:05d}.png"
