@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 COLOURS = ("rgb", "gray")
-CONTRASTS = ("clahe", "equalize", "none")
+CONTRASTS = ("clahe", "equalize", "stretch", "none")
+LUMAS = ("ycrcb", "lab")  # which luminance channel contrast normalisation works on (colour mode)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Preprocessing:
     clahe_clip: float = 2.0
     clahe_grid: int = 4
     margin: float = 0.1  # border kept around the sign box, as a fraction of its width/height
+    # Y of YCrCb is a linear mix of B, G, R: converting there and back costs ~0.003 ms a crop, LAB's
+    # L ~0.022 ms (docs/BENCHMARKS.md). Cards written before this setting existed used "lab".
+    luma: str = "ycrcb"
 
     def __post_init__(self) -> None:
         # Settings come from a model card (user input): check them all here, where a bad card is one
@@ -35,6 +39,8 @@ class Preprocessing:
             raise ValueError(f"unknown colour mode {self.color!r}; expected one of {COLOURS}")
         if self.contrast not in CONTRASTS:
             raise ValueError(f"unknown contrast method {self.contrast!r}; expected one of {CONTRASTS}")
+        if self.luma not in LUMAS:
+            raise ValueError(f"unknown luma channel {self.luma!r}; expected one of {LUMAS}")
         if not _is_int(self.size) or not 8 <= self.size <= 512:
             raise ValueError(f"input size {self.size!r} is not a whole number in 8..512")
         if not _is_number(self.margin) or not 0.0 <= self.margin <= 1.0:
@@ -62,7 +68,7 @@ class Preprocessing:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown preprocessing settings: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{"luma": "lab", **data})  # cards older than the setting were trained on LAB
 
 
 def _is_int(v: object) -> bool:
@@ -139,12 +145,25 @@ def _clahe(clip: float, grid: int) -> cv2.CLAHE:
     return cache[key]
 
 
+def _resize_into(img: np.ndarray, dst: np.ndarray) -> None:
+    """Resize one crop into ``dst``: area averaging beyond 2x shrink, bilinear otherwise.
+
+    Bilinear is 4x cheaper here and, up to a 2x shrink, samples the same 2x2 neighbourhood area
+    averaging would; past that it aliases, so large crops pay for INTER_AREA.
+    """
+    size = dst.shape[0]
+    if img.shape[0] == size and img.shape[1] == size:
+        dst[...] = img
+        return
+    far = img.shape[0] > 2 * size or img.shape[1] > 2 * size
+    cv2.resize(img, (size, size), dst=dst, interpolation=cv2.INTER_AREA if far else cv2.INTER_LINEAR)
+
+
 def normalise_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarray:
     """Resize, contrast-normalise and colour-convert crops: uint8 ``(N, *cfg.input_shape)``.
 
-    Crops are stacked into one tall image so each colour conversion is a single OpenCV call
-    for the whole batch; CLAHE/equalisation still runs per crop (tiles must not straddle two).
-    Training (``training.augment``) and inference both come through here.
+    For crops that are already cut out (image files, augmented training crops); detector boxes on a
+    frame take ``sample_boxes`` instead. Both end in ``normalise_stack``.
     """
     size, n = cfg.size, len(crops)
     if n == 0:  # cv2 colour conversions reject the empty stack
@@ -154,23 +173,92 @@ def normalise_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarr
         img = as_bgr8(c)
         if img.size == 0:
             raise ValueError(f"empty crop of shape {np.shape(c)}")
-        dst = stack[i * size:(i + 1) * size]
-        if img.shape[0] == size and img.shape[1] == size:
-            dst[...] = img
-        else:
-            shrink = img.shape[0] > size and img.shape[1] > size
-            cv2.resize(img, (size, size), dst=dst, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        _resize_into(img, stack[i * size:(i + 1) * size])
+    return normalise_stack(stack, cfg)
+
+
+def _remap(img: np.ndarray, x0: np.ndarray, y0: np.ndarray, sx: np.ndarray, sy: np.ndarray,
+           size: int) -> np.ndarray:
+    """Bilinear samples of N boxes on a size x size grid each, in one call: (N*size, size, 3)."""
+    n = len(x0)
+    grid = np.arange(size, dtype=np.float32) + np.float32(0.5)
+    mapx = np.broadcast_to((x0[:, None] + grid[None, :] * sx[:, None] - 0.5)[:, None, :], (n, size, size))
+    mapy = np.broadcast_to((y0[:, None] + grid[None, :] * sy[:, None] - 0.5)[:, :, None], (n, size, size))
+    return cv2.remap(img, np.ascontiguousarray(mapx).reshape(n * size, size),
+                     np.ascontiguousarray(mapy).reshape(n * size, size), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def sample_boxes(image: np.ndarray, boxes: Sequence[Sequence[float]], size: int, margin: float) -> np.ndarray:
+    """The framed crops of sign boxes in one image, resampled to ``size`` x ``size``: BGR uint8 ``(N*size, size, 3)``.
+
+    All boxes are sampled in one ``cv2.remap`` call (slicing and resizing crop by crop costs ~3x
+    more, mostly in per-call overhead). Boxes keep their sub-pixel position; framing that reaches
+    past the image edge repeats the edge pixels, as the training augmentation does. Boxes that
+    shrink more than 2x would alias under bilinear sampling: they are sampled on a twice finer
+    grid and averaged 2x2 (one more remap and one resize for all of them).
+    """
+    img = as_bgr8(image)
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    n = len(b)
+    if n == 0:
+        return np.empty((0, size, 3), np.uint8)
+    if img.size == 0:
+        raise ValueError("cannot sample boxes from an empty image")
+    w = np.maximum(b[:, 2] - b[:, 0], np.float32(1e-3))
+    h = np.maximum(b[:, 3] - b[:, 1], np.float32(1e-3))
+    m = np.float32(margin)
+    x0, y0 = b[:, 0] - m * w, b[:, 1] - m * h
+    sx, sy = w * (1 + 2 * m) / size, h * (1 + 2 * m) / size
+    far = np.maximum(sx, sy) > 2
+    if not far.any():
+        return _remap(img, x0, y0, sx, sy, size)
+    out = np.empty((n, size, size, 3), np.uint8)
+    near = ~far
+    if near.any():
+        out[near] = _remap(img, x0[near], y0[near], sx[near], sy[near], size).reshape(-1, size, size, 3)
+    fine = _remap(img, x0[far], y0[far], sx[far] / 2, sy[far] / 2, 2 * size)
+    k = int(far.sum())
+    out[far] = cv2.resize(fine, (size, k * size), interpolation=cv2.INTER_AREA).reshape(k, size, size, 3)
+    return out.reshape(n * size, size, 3)
+
+
+def normalise_stack(stack: np.ndarray, cfg: Preprocessing) -> np.ndarray:
+    """Contrast-normalise and colour-convert a tall stack of ``size`` x ``size`` BGR crops.
+
+    Each colour conversion is one OpenCV call for the whole batch; CLAHE/equalisation still runs
+    per crop (tiles must not straddle two). Training and inference both end here.
+    """
+    size = cfg.size
+    n = stack.shape[0] // size
+    if n == 0:
+        return np.zeros((0, *cfg.input_shape), np.uint8)
+    if cfg.contrast == "stretch":  # vectorised over the batch: the cheap option for the gate's many crops
+        out = stretch(stack.reshape(n, size, size, 3))
+        if cfg.color == "gray":
+            return cv2.cvtColor(out.reshape(n * size, size, 3), cv2.COLOR_BGR2GRAY).reshape(n, size, size, 1)
+        return out[..., ::-1].copy()
     if cfg.color == "gray":
         lum = cv2.cvtColor(stack, cv2.COLOR_BGR2GRAY)
         _contrast(lum, cfg)
         return lum.reshape(n, size, size, 1)
     if cfg.contrast == "none":
         return cv2.cvtColor(stack, cv2.COLOR_BGR2RGB).reshape(n, size, size, 3)
-    lab = cv2.cvtColor(stack, cv2.COLOR_BGR2LAB)
-    lum = np.ascontiguousarray(lab[:, :, 0])
+    to, back = ((cv2.COLOR_BGR2YCrCb, cv2.COLOR_YCrCb2RGB) if cfg.luma == "ycrcb"
+                else (cv2.COLOR_BGR2LAB, cv2.COLOR_LAB2RGB))
+    planes = cv2.cvtColor(stack, to)
+    lum = np.ascontiguousarray(planes[:, :, 0])
     _contrast(lum, cfg)
-    lab[:, :, 0] = lum
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB).reshape(n, size, size, 3)
+    planes[:, :, 0] = lum
+    return cv2.cvtColor(planes, back).reshape(n, size, size, 3)
+
+
+def stretch(batch_u8: np.ndarray) -> np.ndarray:
+    """Each crop's darkest value to 0 and brightest to 255 (all channels alike, so hues keep)."""
+    lo = batch_u8.min(axis=(1, 2, 3), keepdims=True).astype(np.float32)
+    hi = batch_u8.max(axis=(1, 2, 3), keepdims=True).astype(np.float32)
+    gain = np.float32(255.0) / np.maximum(hi - lo, np.float32(16.0))  # flat crops: no noise blown up to full range
+    return np.clip((batch_u8 - lo) * gain + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 def _contrast(lum: np.ndarray, cfg: Preprocessing) -> None:
@@ -198,7 +286,12 @@ def to_input(batch_u8: np.ndarray) -> np.ndarray:
 
 
 def prepare_batch(crops: Sequence[np.ndarray], cfg: Preprocessing) -> np.ndarray:
-    """Crops of any size -> one float32 network batch. The inference path."""
+    """Crops of any size -> one float32 network batch (image files, already cut out)."""
     if len(crops) == 0:
         return np.zeros((0, *cfg.input_shape), np.float32)
     return to_input(normalise_batch(crops, cfg))
+
+
+def prepare_boxes(image: np.ndarray, boxes: Sequence[Sequence[float]], cfg: Preprocessing) -> np.ndarray:
+    """Sign boxes of one frame -> one float32 network batch, framed by ``cfg.margin``. The per-frame path."""
+    return to_input(normalise_stack(sample_boxes(image, boxes, cfg.size, cfg.margin), cfg))

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from realtime.card import ModelCard, ModelError
-from realtime.preprocess import Preprocessing, as_bgr8, crop, frame_box, normalise, prepare_batch, to_input
+from realtime.preprocess import (
+    Preprocessing,
+    as_bgr8,
+    crop,
+    frame_box,
+    normalise,
+    prepare_boxes,
+    sample_boxes,
+    to_input,
+)
 from tests.fixtures import make_official
 from training import augment, datasets
 
@@ -58,7 +68,7 @@ def test_training_and_inference_paths_give_identical_inputs(tmp_path):
     ds = datasets.load(tmp_path)
     for cfg in (Preprocessing(), Preprocessing(color="gray", contrast="equalize")):
         train_x = to_input(augment.batch(ds.images, ds.rois, cfg, None))
-        infer_x = prepare_batch([crop(im, roi, cfg.margin) for im, roi in zip(ds.images, ds.rois)], cfg)
+        infer_x = np.concatenate([prepare_boxes(im, [roi], cfg) for im, roi in zip(ds.images, ds.rois)])
         assert train_x.dtype == np.float32 and train_x.min() >= 0.0 and train_x.max() <= 1.0
         np.testing.assert_array_equal(train_x, infer_x)
 
@@ -97,3 +107,35 @@ def test_batched_normalisation_equals_one_crop_at_a_time(color, contrast):
     crops = [rng.integers(0, 255, (int(s), int(s) + 3, 3), dtype=np.uint8) for s in (9, 32, 80, 31)]
     cfg = Preprocessing(color=color, contrast=contrast)
     np.testing.assert_array_equal(normalise_batch(crops, cfg), np.stack([normalise(c, cfg) for c in crops]))
+
+
+def test_sampling_boxes_in_one_call_equals_one_at_a_time_and_matches_a_resized_crop():
+    """Small and large boxes (the large ones take the 2x supersampled path) of one frame."""
+    rng = np.random.default_rng(3)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (400, 600, 3), dtype=np.uint8), (0, 0), 2)
+    boxes = [(10.5, 20.2, 40.1, 52.0), (100, 100, 260, 250), (550, 350, 640, 420), (300, 30, 317, 47)]
+    together = sample_boxes(frame, boxes, 32, 0.1)
+    alone = np.concatenate([sample_boxes(frame, [b], 32, 0.1) for b in boxes])
+    np.testing.assert_array_equal(together, alone)
+    x1, y1, x2, y2 = frame_box(boxes[1], 0.1, 600, 400)
+    ref = cv2.resize(frame[y1:y2, x1:x2], (32, 32), interpolation=cv2.INTER_AREA)
+    assert np.abs(together[32:64].astype(int) - ref).mean() < 3  # area-averaged, like INTER_AREA
+    assert sample_boxes(frame, np.zeros((0, 4)), 32, 0.1).shape == (0, 32, 3)
+
+
+def test_stretch_contrast_spans_the_range_and_keeps_flat_crops_flat():
+    rng = np.random.default_rng(4)
+    dark = rng.integers(10, 40, (24, 24, 3), dtype=np.uint8)
+    cfg = Preprocessing(size=20, contrast="stretch")
+    out = normalise(dark, cfg)
+    assert out.shape == (20, 20, 3) and out.max() >= 240 and out.min() <= 15
+    flat = normalise(np.full((20, 20, 3), 128, np.uint8), cfg)
+    assert np.ptp(flat) == 0
+
+
+def test_cards_without_a_luma_setting_mean_lab():
+    """Models trained before the setting existed were fed LAB luminance; their cards must keep meaning that."""
+    assert Preprocessing.from_dict({"size": 32}).luma == "lab"
+    assert Preprocessing().luma == "ycrcb"
+    with pytest.raises(ValueError, match="luma"):
+        Preprocessing(luma="hsv")
