@@ -33,6 +33,11 @@ class ModelCard:
         return len(self.classes)
 
     @property
+    def box_head(self) -> bool:
+        """Whether the model also regresses the sign's box in the crop (a second output)."""
+        return bool(self.extra.get("box_head", False))
+
+    @property
     def class_ids(self) -> list[int]:
         """GTSRB id for each output (-1 for the background class)."""
         return [int(c["id"]) for c in self.classes]

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from realtime.card import ModelCard, ModelError, card_path_for
-from realtime.preprocess import prepare_batch
+from realtime.preprocess import prepare_batch, prepare_boxes
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "gtsrb_cnn.tflite"
+DEFAULT_GATE = DEFAULT_MODEL.with_name("gate.tflite")
 BACKENDS = ("litert", "tf-function", "keras-predict")
 # Batch sizes with a ready interpreter; a frame's crops are padded up to the next one. 48 sits
 # where GTSDB frames land most (35-40 candidates); more sizes cost ~10 MB each at warm-up.
@@ -57,6 +58,7 @@ class Classifier:
         self.threads = threads
         self.class_ids = np.asarray(self.card.class_ids, np.int64)
         self._interp: dict[int, object] = {}
+        self._outputs: tuple[int, int | None] | None = None  # LiteRT output indices: (probs, box)
         self._fn = None
         if backend == "litert":
             self._check_shapes(self._interpreter(1))
@@ -92,7 +94,20 @@ class Classifier:
 
     def _check_shapes(self, it) -> None:
         in_shape = tuple(int(v) for v in it.get_input_details()[0]["shape"][1:])
-        out_dim = int(it.get_output_details()[0]["shape"][-1])
+        outs = it.get_output_details()
+        want = 2 if self.card.box_head else 1
+        if len(outs) != want:
+            raise ModelError(f"{self.path}: model has {len(outs)} outputs, its card describes {want}")
+        if want == 1:
+            self._outputs = (outs[0]["index"], None)
+        else:
+            # Keras exports a dict output in key order, "box" then "probs": ":0" and ":1" in the names
+            by_name = sorted(outs, key=lambda d: d["name"].rsplit(":", 1)[-1])
+            box, probs = by_name if int(by_name[0]["shape"][-1]) == 4 else by_name[::-1]
+            if int(box["shape"][-1]) != 4:
+                raise ModelError(f"{self.path}: no 4-value box output")
+            self._outputs = (probs["index"], box["index"])
+        out_dim = int(next(d for d in outs if d["index"] == self._outputs[0])["shape"][-1])
         self._verify(in_shape, out_dim)
 
     def _verify(self, in_shape: tuple[int, ...], out_dim: int) -> None:
@@ -111,20 +126,28 @@ class Classifier:
             self.keras_model = keras.saving.load_model(self.path, compile=False)
         except Exception as exc:  # Keras raises many types for a bad file
             raise ModelError(f"cannot load Keras model {self.path}: {str(exc).splitlines()[0]}") from None
-        self._verify(tuple(self.keras_model.input_shape[1:]), int(self.keras_model.output_shape[-1]))
+        outputs = self.keras_model.output
+        if isinstance(outputs, dict) != self.card.box_head:
+            raise ModelError(f"{self.path}: box head {'present' if isinstance(outputs, dict) else 'missing'}, "
+                             "unlike its card")
+        probs = outputs["probs"] if isinstance(outputs, dict) else outputs
+        self._verify(tuple(self.keras_model.input_shape[1:]), int(probs.shape[-1]))
         self._fn = tf.function(lambda x: self.keras_model(x, training=False), reduce_retracing=True)
 
     # -- inference --------------------------------------------------------------------------
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for a preprocessed float32 batch (N, H, W, C)."""
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and, with a box head, sign boxes in crop fractions for a preprocessed batch."""
         n = len(x)
         if n == 0:
-            return np.zeros((0, self.card.num_outputs), np.float32)
-        if self.backend == "keras-predict":
-            return np.asarray(self.keras_model.predict(x, verbose=0))
-        if self.backend == "tf-function":
-            return self._fn(x).numpy()
-        out = []
+            return np.zeros((0, self.card.num_outputs), np.float32), (np.zeros((0, 4), np.float32)
+                                                                       if self.card.box_head else None)
+        if self.backend != "litert":
+            out = (self.keras_model.predict(x, verbose=0) if self.backend == "keras-predict" else self._fn(x))
+            if isinstance(out, dict):
+                return np.asarray(out["probs"]), np.asarray(out["box"])
+            return np.asarray(out), None
+        probs, boxes = [], []
+        p_idx, b_idx = self._outputs
         for start in range(0, n, _BUCKETS[-1]):
             chunk = x[start:start + _BUCKETS[-1]]
             b = next(s for s in _BUCKETS if s >= len(chunk))
@@ -133,12 +156,37 @@ class Classifier:
                 chunk = np.concatenate([chunk, np.zeros((b - len(chunk), *chunk.shape[1:]), np.float32)])
             it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(chunk, np.float32))
             it.invoke()
-            out.append(it.get_tensor(it.get_output_details()[0]["index"])[: min(len(x) - start, b)])
-        return np.concatenate(out)
+            keep = min(n - start, b)
+            probs.append(it.get_tensor(p_idx)[:keep])
+            if b_idx is not None:
+                boxes.append(it.get_tensor(b_idx)[:keep])
+        return np.concatenate(probs), (np.concatenate(boxes) if b_idx is not None else None)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities for a preprocessed float32 batch (N, H, W, C)."""
+        return self.predict(x)[0]
 
     def classify(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(class ids, scores, probabilities) for raw BGR crops, in one batched call."""
-        probs = self.predict_proba(prepare_batch(crops, self.pre))
+        """(class ids, scores, probabilities) for raw BGR crops (image files), in one batched call."""
+        return self._decide(self.predict_proba(prepare_batch(crops, self.pre)))
+
+    def classify_boxes(self, frame: np.ndarray, boxes: Sequence[Sequence[float]]):
+        """(class ids, scores, probabilities, boxes) for sign boxes of one frame, in one batched call.
+
+        The boxes come back refined by the box head, in frame pixels (unchanged without one).
+        """
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        probs, frac = self.predict(prepare_boxes(frame, b, self.pre))
+        ids, scores, probs = self._decide(probs)
+        if frac is None or not len(b):
+            return ids, scores, probs, b
+        m = self.pre.margin
+        wh = (b[:, 2:] - b[:, :2]) * (1 + 2 * m)
+        origin = b[:, :2] - m * (b[:, 2:] - b[:, :2])
+        refined = np.concatenate([origin + frac[:, :2] * wh, origin + frac[:, 2:] * wh], axis=1)
+        return ids, scores, probs, refined
+
+    def _decide(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         best = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
         scores = probs[np.arange(len(best)), best] if len(probs) else np.zeros(0, np.float32)
         return self.class_ids[best], scores.astype(np.float32), probs

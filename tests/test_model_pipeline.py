@@ -60,6 +60,25 @@ def test_litert_and_keras_agree(trained):
     assert lite.classify([])[0].shape == (0,)
 
 
+def test_box_head_agrees_across_backends_and_maps_back_to_the_frame(trained):
+    """The second output: the sign's box in the crop, as fractions, mapped back to frame pixels."""
+    _, out, _ = trained
+    lite = Classifier(out / "tiny.tflite", backend="litert")
+    ref = Classifier(out / "tiny.keras", backend="tf-function")
+    assert lite.card.box_head and ref.card.box_head
+    x = np.random.default_rng(1).random((9, 32, 32, 3), dtype=np.float32)
+    (pa, ba), (pb, bb) = lite.predict(x), ref.predict(x)
+    np.testing.assert_allclose(ba, bb, atol=1e-4)
+    np.testing.assert_allclose(pa, pb, atol=1e-4)
+    frame = np.random.default_rng(2).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    boxes = [(10, 20, 50, 60), (100, 30, 130, 62)]
+    ids, scores, probs, refined = lite.classify_boxes(frame, boxes)
+    assert ids.shape == (2,) and refined.shape == (2, 4)
+    # a barely trained head stays near its start, the plain framing: near the boxes it was given
+    np.testing.assert_allclose(refined, np.asarray(boxes, np.float32), atol=12)
+    assert lite.classify_boxes(frame, [])[3].shape == (0, 4)
+
+
 def test_model_errors_are_clear(trained, tmp_path):
     _, out, _ = trained
     with pytest.raises(ModelError, match="not found"):
@@ -115,3 +134,22 @@ def test_classify_cli_writes_submission_csv(trained, tmp_path):
     assert all(0 <= int(r[1]) < 43 and 0.0 <= float(r[2]) <= 1.0 for r in rows[1:])
     assert "broken.png" in r.stderr and "Traceback" not in r.stderr
     assert "1 unreadable, 1 non-image files skipped" in r.stdout
+
+
+def test_gate_trains_saves_and_loads_as_a_two_class_model(tmp_path):
+    """The gate's own smoke run: mined-like crops in, a LiteRT model with its card out."""
+    from training.gate import GATE_PRE, Mined, save, scores, train_one
+
+    rng = np.random.default_rng(0)
+    n = 64
+    x = rng.integers(0, 255, (n, *GATE_PRE.input_shape), dtype=np.uint8)
+    x[: n // 2, 5:15, 5:15, 0] = 255  # "signs": a red patch in the middle
+    mined = Mined(x, np.r_[np.full(n // 2, 0.8), np.full(n // 2, 0.0)].astype(np.float32), np.zeros(n, np.int64),
+                  np.arange(n), np.zeros(n, np.int8), [f"{i}.jpg" for i in range(n)])
+    model = train_one(x[:8], mined, np.ones(n, bool), epochs=1)
+    card_path = save(model, tmp_path, "gate", {"folds": 1, "fold": None})
+    gate = Classifier(card_path)
+    assert gate.card.extra.get("role") == "gate" and list(gate.class_ids) == [-1, 1]
+    probs = gate.predict_proba(x[:5].astype(np.float32) / 255)
+    assert probs.shape == (5, 2)
+    np.testing.assert_allclose(probs[:, 1], scores(model, x[:5]), atol=1e-4)

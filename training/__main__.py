@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup-epochs", type=int, default=1)
     t.add_argument("--stop-after", type=int, default=None, help="end after N epochs of the --epochs schedule")
     t.add_argument("--init-from", default=None, help="start from this .keras model (fine-tuning stage)")
+    t.add_argument("--clahe-grid", type=int, default=2, help="CLAHE tiles per side of the crop")
+    t.add_argument("--clahe-clip", type=float, default=8.0, help="CLAHE clip limit")
+    t.add_argument("--no-box-head", action="store_true", help="classes only, no box regression output")
+    t.add_argument("--box-weight", type=float, default=10.0, help="weight of the box loss against the class loss")
 
     v = sub.add_parser("evaluate", help="KPIs of a model on a labelled set")
     v.add_argument("--data", required=True)
@@ -60,11 +64,29 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .mp4")
     s.add_argument("--hold", type=int, default=5, help="frames per scene")
 
+    g = sub.add_parser("train-gate", help="the candidate gate: one per fold of the scenes, and the shipped one")
+    g.add_argument("--scenes", required=True, help="GTSDB-style scene images")
+    g.add_argument("--gt", required=True, help="their gt.txt")
+    g.add_argument("--gtsrb", required=True, help="GTSRB training set (positives)")
+    g.add_argument("--out", required=True, help="folder for gate.* and folds/gate_fold*.*")
+    g.add_argument("--folds", type=int, default=5)
+    g.add_argument("--epochs", type=int, default=6)
+    g.add_argument("--gtsrb-copies", type=int, default=1, help="augmented copies of each GTSRB image")
+
+    r = sub.add_parser("eval-driveby", help="the whole system on a rendered drive-by, scored per sign track")
+    r.add_argument("--video", default="samples/driveby.mp4")
+    r.add_argument("--gt", default="samples/driveby_gt.jsonl", help="the renderer's ground truth (JSON lines)")
+    r.add_argument("--model", default=None)
+    r.add_argument("--events", default=None, help="keep the run's event log here")
+    r.add_argument("--json", default=None)
+
     d = sub.add_parser("eval-detection", help="GTSDB protocol on scenes with gt.txt")
     d.add_argument("--scenes", required=True)
     d.add_argument("--gt", required=True)
     d.add_argument("--out", required=True)
     d.add_argument("--model", default=None)
+    d.add_argument("--gate", default=None, help="gate model (default: the shipped one; 'none': no gate); fold "
+                   "gates are read from folds/ beside it")
     return p
 
 
@@ -86,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                   lr=args.lr, weight_power=args.weight_power, patience=args.patience,
                   augmentation=not args.no_augment, limit_per_class=args.limit_per_class,
                   train_stride=args.train_stride, name=args.name, warmup_epochs=args.warmup_epochs,
-                  stop_after=args.stop_after, init_from=args.init_from)
+                  stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
+                  clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight)
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 
@@ -103,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
             from training.scenes_video import make_video
 
             make_video(args.scenes, args.out, hold=args.hold)
+        elif args.cmd == "train-gate":
+            from training.gate import main as gate_main
+
+            return gate_main(args)
+        elif args.cmd == "eval-driveby":
+            from training.track_eval import main as driveby_main
+
+            return driveby_main(args)
         elif args.cmd == "eval-detection":
             from training.detection_eval import main as det_main
 

@@ -1,8 +1,10 @@
 """Augmentation that imitates what the detector hands over: imperfect framing, tilt,
-perspective, lighting, blur and noise. Never flips: a mirrored "keep left" is "keep right".
+perspective, lighting, faded colour, occlusion, blur and noise. Never flips: a mirrored
+"keep left" is "keep right".
 
 One perspective warp per image does the crop, the framing jitter and the geometry at once,
-so augmented and plain crops come from the same source pixels.
+so augmented and plain crops come from the same source pixels, and the sign's box in the
+augmented crop is known exactly (the target of the network's box head).
 """
 
 from __future__ import annotations
@@ -12,17 +14,28 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.preprocess import Preprocessing, crop, normalise_batch
+from realtime.preprocess import Preprocessing, normalise_stack, sample_boxes
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     rotate_deg: float = 12.0
-    scale: float = 0.12  # framing scale jitter (+-)
+    scale: float = 0.12  # framing scale jitter (+-), a detector box that is a little off
     shift: float = 0.10  # framing shift as a fraction of the sign size (+-)
     perspective: float = 0.08  # corner jitter as a fraction of the sign size
+    # a share of crops framed the way a coarse colour blob frames a sign: the box head learns to fix them
+    loose_p: float = 0.35
+    loose_scale: tuple[float, float] = (-0.2, 0.3)  # zoom in / out
+    loose_shift: float = 0.2
+    loose_aspect: float = 0.15
     brightness: float = 0.35  # multiplicative (+-)
+    dark_p: float = 0.15  # dusk and shade: gain down to dark_gain, with a gamma lift
+    dark_gain: float = 0.25
     contrast: float = 0.35
+    fade_p: float = 0.25  # washed-out colour: saturation scaled down to fade_min
+    fade_min: float = 0.25
+    occlude_p: float = 0.2  # a sticker, a branch or a pole across the sign
+    occlude_max: float = 0.3  # largest occluder side as a fraction of the crop
     blur_p: float = 0.3
     noise_p: float = 0.3
     noise_sigma: float = 8.0
@@ -35,23 +48,41 @@ def framed_corners(roi: np.ndarray, margin: float) -> np.ndarray:
                     np.float32)
 
 
-def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentConfig,
-          rng: np.random.Generator) -> np.ndarray:
-    """Re-frame one sign: scale, shift, rotation and perspective in a single warp."""
-    size = cfg.size
+def _sampling_window(roi: np.ndarray, cfg: Preprocessing, aug: AugmentConfig,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Four source points that map to the crop's corners: the framed ROI, jittered."""
     src = framed_corners(roi, cfg.margin)
     centre = src.mean(axis=0)
     side = float(np.mean(src[2] - src[0]))
-    s = 1.0 + rng.uniform(-aug.scale, aug.scale)
-    shift = rng.uniform(-aug.shift, aug.shift, 2) * side
+    if rng.random() < aug.loose_p:
+        s = 1.0 + rng.uniform(*aug.loose_scale)
+        shift = rng.uniform(-aug.loose_shift, aug.loose_shift, 2) * side
+        stretch = 1.0 + rng.uniform(-aug.loose_aspect, aug.loose_aspect)
+        scale = np.array([s * stretch, s / stretch], np.float32)
+    else:
+        scale = np.float32(1.0 + rng.uniform(-aug.scale, aug.scale))
+        shift = rng.uniform(-aug.shift, aug.shift, 2) * side
     # rotating the sampling window rotates the sign the other way inside the crop
     a = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
-    pts = (src - centre) * s @ rot.T + centre + shift
-    pts += rng.uniform(-aug.perspective, aug.perspective, (4, 2)).astype(np.float32) * side
+    pts = ((src - centre) * scale) @ rot.T + centre + shift
+    return pts + rng.uniform(-aug.perspective, aug.perspective, (4, 2)).astype(np.float32) * side
+
+
+def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentConfig,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Re-frame one sign (scale, shift, rotation, perspective in a single warp), then blur it.
+
+    Returns the crop and the sign's box in it, (x1, y1, x2, y2) as fractions of the crop side.
+    """
+    size = cfg.size
+    pts = _sampling_window(roi, cfg, aug, rng)
     dst = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float32)
     m = cv2.getPerspectiveTransform(pts.astype(np.float32), dst)
-    out = cv2.warpPerspective(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    out = cv2.warpPerspective(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x1, y1, x2, y2 = (float(v) for v in roi)
+    corners = cv2.perspectiveTransform(np.array([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]], np.float32), m)[0]
+    box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]) / size
     if rng.random() < aug.blur_p:
         k = int(rng.choice([3, 5]))
         if rng.random() < 0.5:
@@ -62,16 +93,30 @@ def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentCo
             rm = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), float(rng.uniform(0, 180)), 1.0)
             kern = cv2.warpAffine(kern, rm, (k, k))
             out = cv2.filter2D(out, -1, kern / max(float(kern.sum()), 1e-6))
-    return out
+    return out, box.astype(np.float32)
+
+
+def _occlude(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator) -> None:
+    """In place: a solid rectangle of random colour over some crops (stickers, branches, poles)."""
+    n, size = batch_u8.shape[0], batch_u8.shape[1]
+    for i in np.flatnonzero(rng.random(n) < aug.occlude_p):
+        w, h = (max(2, int(v)) for v in rng.uniform(0.08, aug.occlude_max, 2) * size)
+        x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
+        batch_u8[i, y:y + h, x:x + w] = rng.integers(0, 256, 3, dtype=np.uint8)
 
 
 def _relight(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Brightness, contrast and sensor noise for a whole batch at once (vectorised)."""
+    """Brightness (incl. dusk), contrast, faded colour and sensor noise for a whole batch (vectorised)."""
     n = len(batch_u8)
     f = batch_u8.astype(np.float32)
+    grey = f.mean(axis=3, keepdims=True)
+    fade = np.where(rng.random((n, 1, 1, 1)) < aug.fade_p, rng.uniform(aug.fade_min, 1.0, (n, 1, 1, 1)), 1.0)
+    f = grey + (f - grey) * fade.astype(np.float32)
     mean = f.mean(axis=(1, 2, 3), keepdims=True)
-    gain = 1.0 + rng.uniform(-aug.brightness, aug.brightness, (n, 1, 1, 1)).astype(np.float32)
-    con = 1.0 + rng.uniform(-aug.contrast, aug.contrast, (n, 1, 1, 1)).astype(np.float32)
+    gain = 1.0 + rng.uniform(-aug.brightness, aug.brightness, (n, 1, 1, 1))
+    dark = rng.random((n, 1, 1, 1)) < aug.dark_p
+    gain = np.where(dark, rng.uniform(aug.dark_gain, 0.6, (n, 1, 1, 1)), gain).astype(np.float32)
+    con = (1.0 + rng.uniform(-aug.contrast, aug.contrast, (n, 1, 1, 1))).astype(np.float32)
     f = (f - mean) * con + mean * gain
     sigma = aug.noise_sigma * rng.random((n, 1, 1, 1)).astype(np.float32)
     sigma *= rng.random((n, 1, 1, 1)) < aug.noise_p
@@ -79,11 +124,25 @@ def _relight(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator)
     return np.clip(f, 0, 255).astype(np.uint8)
 
 
+def plain_boxes(n: int, margin: float) -> np.ndarray:
+    """Box-head targets of unaugmented crops: the sign fills the crop but for the framing margin."""
+    lo, hi = margin / (1 + 2 * margin), (1 + margin) / (1 + 2 * margin)
+    return np.tile(np.array([lo, lo, hi, hi], np.float32), (n, 1))
+
+
 def batch(images: list[np.ndarray], rois: np.ndarray, cfg: Preprocessing, aug: AugmentConfig | None,
-          rng: np.random.Generator | None = None) -> np.ndarray:
-    """uint8 batch (N, H, W, C), augmented when ``aug`` is given."""
-    if aug is None:  # exactly the inference path: frame the box, then normalise
-        return normalise_batch([crop(im, r, cfg.margin) for im, r in zip(images, rois)], cfg)
+          rng: np.random.Generator | None = None, with_boxes: bool = False):
+    """uint8 batch (N, H, W, C), augmented when ``aug`` is given; with ``with_boxes`` also the
+    (N, 4) sign boxes in crop fractions."""
+    if aug is None:  # exactly the inference path: sample the framed box, then normalise
+        stack = (np.concatenate([sample_boxes(im, [r], cfg.size, cfg.margin) for im, r in zip(images, rois)])
+                 if len(images) else np.empty((0, cfg.size, 3), np.uint8))
+        x = normalise_stack(stack, cfg)
+        return (x, plain_boxes(len(x), cfg.margin)) if with_boxes else x
     rng = rng or np.random.default_rng()
-    raw = _relight(np.stack([_warp(im, r, cfg, aug, rng) for im, r in zip(images, rois)]), aug, rng)
-    return normalise_batch(list(raw), cfg)
+    warped = [_warp(im, r, cfg, aug, rng) for im, r in zip(images, rois)]
+    raw = np.stack([w for w, _ in warped])
+    _occlude(raw, aug, rng)
+    raw = _relight(raw, aug, rng)
+    x = normalise_stack(raw.reshape(-1, cfg.size, 3), cfg)
+    return (x, np.stack([b for _, b in warped])) if with_boxes else x

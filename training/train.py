@@ -24,7 +24,8 @@ def class_weights(labels: np.ndarray, n: int, power: float = 1.0) -> np.ndarray:
 
 
 def make_sequence(ds: datasets.Dataset, cfg: Preprocessing, aug: augment.AugmentConfig | None,
-                  batch_size: int, weights: np.ndarray, seed: int):
+                  batch_size: int, weights: np.ndarray, seed: int, boxes: bool = False):
+    """Training batches; with ``boxes`` the targets are ``{"probs": labels, "box": sign boxes}``."""
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -42,9 +43,12 @@ def make_sequence(ds: datasets.Dataset, cfg: Preprocessing, aug: augment.Augment
         def __getitem__(self, i: int):
             idx = self.order[i * batch_size:(i + 1) * batch_size]
             rng = np.random.default_rng((seed, self.epoch, i))
-            x = augment.batch([ds.images[j] for j in idx], ds.rois[idx], cfg, aug, rng)
+            x, box = augment.batch([ds.images[j] for j in idx], ds.rois[idx], cfg, aug, rng, with_boxes=True)
             y = ds.labels[idx]
-            return to_input(x), y, weights[y]
+            if not boxes:
+                return to_input(x), y, weights[y]
+            # class weights balance the classes; every box counts the same
+            return to_input(x), {"probs": y, "box": box}, {"probs": weights[y], "box": np.ones(len(y), np.float32)}
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -57,9 +61,14 @@ def predict_scores(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Offline batched inference for evaluation (not the per-frame path)."""
     import tensorflow as tf
 
-    fn = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    fn = tf.function(lambda t: probs_of(model(t, training=False)), reduce_retracing=True)
     out = [fn(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def probs_of(outputs):
+    """The class probabilities of a model's output (a tensor, or a dict with a box head)."""
+    return outputs["probs"] if isinstance(outputs, dict) else outputs
 
 
 def export_tflite(model, path: Path) -> None:
@@ -79,9 +88,8 @@ def _stop_after_callback(n: int):
     return StopAfter()
 
 
-def _prepare(data: str, seed: int, val_fraction: float, color: str, contrast: str,
+def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
              limit_per_class: int | None, train_stride: int):
-    cfg = Preprocessing(color=color, contrast=contrast)
     t0 = time.time()
     ds = datasets.load(data, limit_per_class=limit_per_class)
     tr_idx, va_idx = datasets.split_by_track(ds.labels, ds.tracks, val_fraction, seed)
@@ -103,7 +111,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           lr: float = 2e-3, weight_power: float = 1.0, patience: int = 10, augmentation: bool = True,
           limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn",
           verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
-          init_from: str | None = None) -> dict:
+          init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
+          box_weight: float = 10.0) -> dict:
     """Fit and write the model, its LiteRT export and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
@@ -118,41 +127,55 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed, val_fraction, color, contrast, limit_per_class,
-                                                  train_stride)
+    cfg = Preprocessing(color=color, contrast=contrast, clahe_grid=clahe_grid, clahe_clip=clahe_clip)
+    cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed, val_fraction, cfg, limit_per_class, train_stride)
     weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
     seq = make_sequence(train_ds, cfg, augment.AugmentConfig() if augmentation else None, batch_size,
-                        weights, seed)
+                        weights, seed, boxes=box_head)
 
     if init_from:
         model = keras.saving.load_model(init_from, compile=False)
         if tuple(model.input_shape[1:]) != cfg.input_shape:
             raise ValueError(f"{init_from} takes {model.input_shape[1:]}, preprocessing gives {cfg.input_shape}")
+        if isinstance(model.output, dict) != box_head:
+            raise ValueError(f"{init_from} {'has' if isinstance(model.output, dict) else 'lacks'} a box head; "
+                             "train with the same --box-head setting")
     else:
-        model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed)
+        plain = tuple(float(v) for v in augment.plain_boxes(1, cfg.margin)[0])
+        model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed, box_head=plain if box_head else None)
     warm = warmup_epochs * len(seq)
     decay = max(epochs * len(seq) - warm, 1)
     schedule = (keras.optimizers.schedules.CosineDecay(lr * 0.1, decay_steps=decay, warmup_target=lr,
                                                        warmup_steps=warm)
                 if warm else keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                  loss=keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    if box_head:  # Huber: most boxes are off by a few hundredths; a few badly warped ones should not dominate
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                      loss={"probs": keras.losses.SparseCategoricalCrossentropy(), "box": keras.losses.Huber(0.1)},
+                      loss_weights={"probs": 1.0, "box": box_weight}, metrics={"probs": [accuracy]})
+        val_y = {"probs": val_ds.labels, "box": augment.plain_boxes(len(val_ds), cfg.margin)}
+        monitor = "val_probs_accuracy"
+    else:
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=[accuracy])
+        val_y, monitor = val_ds.labels, "val_accuracy"
     ckpt = out_dir / "checkpoint.keras"
     callbacks = [
-        keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(ckpt), monitor=monitor, mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
     ]
     if stop_after:
         callbacks.append(_stop_after_callback(stop_after))
-    hist = model.fit(seq, validation_data=(x_val, val_ds.labels), epochs=epochs, callbacks=callbacks,
-                     verbose=verbose)
-    meta.update({"class_weight_power": weight_power, "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
+    hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs, callbacks=callbacks, verbose=verbose)
+    meta.update({"class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
+                 "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
                  "width": width, "augment": asdict(augment.AugmentConfig()) if augmentation else None,
                  "seconds": round(time.time() - t0, 1)})
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    # one naming for the card and the curves, with or without a box head
+    names = {"probs_accuracy": "accuracy", "val_probs_accuracy": "val_accuracy"}
+    history = {names.get(k, k): [float(v) for v in vals] for k, vals in hist.history.items()}
     summ = write_outputs(model, history, meta, cfg, val_ds, x_val, out_dir, name)
     ckpt.unlink(missing_ok=True)
     return summ
@@ -178,6 +201,7 @@ def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: 
                   "keras": keras.__version__, "tensorflow": tf.__version__, "history": history},
         validation={k: summ[k] for k in ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                                          "top_k", "rarest_classes_recall")},
+        extra={"box_head": isinstance(model.output, dict)},
     )
     card.save(out_dir / f"{name}.json")
     (out_dir / "val_metrics.json").write_text(json.dumps(summ, indent=1))
