@@ -1,20 +1,35 @@
-"""Stage 1: localise sign candidates by colour and shape, with no learning, for any frame.
+"""Stage 1: propose sign candidates by colour and structure, in a few milliseconds, for any frame.
 
-Colour masks are computed on a reduced copy of the frame (about 680 px wide: a 16 px sign is
-still 8 px there) at several saturation levels, connected components and the insides of red
-rims are filtered by size and aspect in one vectorised step, and only the survivors get a
-shape test from their convex hull. Boxes are then refined on the full-resolution pixels around
-each candidate so small signs still reach IoU >= 0.6. Design, figures and what falls short
-(speed: ~50 ms per 1360x800 frame, not the 5 ms target) are in docs/DETECTOR.md.
+The detector is tuned for recall, not precision: what it proposes, a small CNN (the gate) and
+the recognizer then judge, and the recognizer's box head re-frames. So the work here is a
+handful of whole-image OpenCV calls and vectorised numpy, with no per-blob Python tests:
 
-Routes: red (prohibitory rings, danger/yield triangles, stop), blue (mandatory discs), yellow
-(priority-road diamond: the yellow core is found and grown to the white border) and
-achromatic (end-of-restriction signs: a bright disc inside a dark ring).
+1. the frame is reduced to about 680 px wide and given a partial grey-world white balance;
+2. one HSV conversion; per colour (red, blue, yellow) a score image: the saturation of the
+   pixels whose hue is that colour (and bright enough to have one);
+3. the score image is pooled 2x2 once more (max for red and blue, so thin rims survive; min for
+   the solid yellow core, so it separates from the foliage its thin white border touches), and
+   thresholded at a few saturation levels: a loose level keeps dim signs, stricter ones split a
+   sign from reddish or bluish surroundings it merges with at the loose level;
+4. connected components of each level (on a 340x200 grid for a 1360x800 frame: ~0.3 ms each)
+   are filtered by size, aspect and fill in one vectorised step. Squarish blobs become a
+   candidate; blobs up to ~3x as long as wide (two signs on one pole, a sign touching a red
+   facade) become two, a square at each end;
+5. the insides of red rings and bordered triangles: regions of the loosest red level's
+   complement ringed by red on all four sides, grown to the outer rim (about the incentre
+   for triangles, which the region's centroid tells apart from discs);
+6. yellow cores must sit inside a white border (the priority-road sign; autumn leaves do not);
+7. achromatic: the end-of-restriction signs (6, 32, 41, 42) carry no colour at all; they are
+   taken as bright, unsaturated, disc-filled blobs that stand out from their surroundings;
+8. exact duplicates go, and the best ``max_candidates`` stay, with a guaranteed share per colour.
+
+Figures, and what still falls short, are in docs/DETECTOR.md; ``python -m realtime.detect DIR``
+times it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -22,572 +37,271 @@ import numpy as np
 from realtime.preprocess import as_bgr8
 from realtime.types import Detection
 
-SHAPES = ("circle", "triangle", "inverted_triangle", "octagon", "diamond")
-
-# Shape signatures of a convex hull: fill of its bounding box, and its width at 20%, 50% and 80%
-# of the height relative to the widest row. Rectangles are a negative template.
-_TEMPLATES: dict[str, tuple[float, float, float, float]] = {
-    "circle": (0.785, 0.80, 1.00, 0.80),
-    "triangle": (0.50, 0.25, 0.55, 0.85),
-    "inverted_triangle": (0.50, 0.85, 0.55, 0.25),
-    "octagon": (0.83, 0.82, 1.00, 0.82),
-    "diamond": (0.50, 0.42, 1.00, 0.42),
-    "rectangle": (0.97, 1.00, 1.00, 1.00),
-}
-_T_ARRAY = np.array(list(_TEMPLATES.values()))
-_T_WEIGHTS = np.array([1.6, 1.0, 0.6, 1.0])  # fill matters most; mid-height width least
-# Which shapes each colour route may report (others are scored but rejected).
-_ROUTE_SHAPES: dict[str, tuple[str, ...]] = {
-    "red": ("circle", "triangle", "inverted_triangle", "octagon"),
-    "blue": ("circle", "octagon"),
-    "yellow": ("diamond",),
-    "achromatic": ("circle", "octagon"),
-}
+ROUTES = ("red", "blue", "yellow", "achromatic")
+KINDS = ("blob", "end", "ring", "core")  # how a candidate was found (Detection.shape stays the outline)
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     """Every threshold of the localiser, in one place so evaluations can record and vary them."""
 
-    work_width: int = 680  # masks are computed at about this width; wider frames are reduced
-    min_size: int = 14  # sign box width/height limits, in frame pixels
+    work_width: int = 680  # colour is judged at about this width; wider frames are reduced
+    pool: int = 2  # blobs are found on score images pooled this much further
+    min_size: int = 14  # longer side of a candidate box, frame pixels
     max_size: int = 250
-    max_aspect: float = 1.7  # long side / short side of a sign box
-    # colour masks (OpenCV HSV: H 0..180, S and V 0..255); chroma = max(B,G,R) - min(B,G,R)
-    red_hue: tuple[int, int] = (10, 165)  # red if H <= first or H >= second
+    # OpenCV HSV: H 0..180, S and V 0..255. Dusk and shade tint red rims magenta (H 150-165).
+    red_hue: tuple[int, int] = (10, 150)  # red if H <= first or H >= second
     blue_hue: tuple[int, int] = (96, 130)
-    yellow_hue: tuple[int, int] = (12, 32)
-    red_levels: tuple[int, ...] = (28, 60, 110)  # minimum saturation of each mask level
-    red_open_level: int | None = 1  # also use this red level morphologically opened (None: off)
-    blue_levels: tuple[int, ...] = (50, 100)
-    yellow_levels: tuple[int, ...] = (70,)
-    min_chroma: int = 8  # max(B,G,R) - min(B,G,R): saturation is noise on near-black pixels
-    min_value: int = 15
-    yellow_core_saturation: int = 110  # mean S of a priority-road core
-    yellow_core_value_cv: float = 0.15  # its brightness std / mean
-    yellow_grow: float = 2.0  # yellow core -> white-bordered diamond
-    hole_levels: int = 3  # the loosest red levels also searched for white insides
-    hole_grow: float = 1.5  # white inside of a red ring -> outer rim (median on GTSDB dev folds)
-    hole_grow_triangle: float = 1.7  # the same for both triangles, whose borders are wider
+    yellow_hue: tuple[int, int] = (10, 34)  # GTSDB's priority-road cores range from orange to yellow
+    red_levels: tuple[int, ...] = (35, 70, 120)  # minimum saturation of each mask level
+    blue_levels: tuple[int, ...] = (60, 110)
+    yellow_levels: tuple[int, ...] = (50, 100)
+    min_value: int = 15  # darker pixels have no reliable hue
     white_balance: float = 0.5  # exponent of the grey-world gains (0 = off)
-    max_noise: float = 16.0  # mean |pixel - 3x3 mean| of the reduced frame above which it is median-filtered
-    surround_max: float = 0.5  # mask share around a candidate at which its score drops to zero
-    solid_min: float = 0.7  # yellow cores and white discs are solid; foliage is not
-    achromatic: bool = False  # off: on GTSDB its false candidates crowd out true ones
-    achromatic_max: int = 4  # at most this many achromatic candidates a frame (noisy route)
-    achromatic_block: int = 31  # local-contrast window (working px) for bright discs
-    achromatic_offset: int = 18  # brighter than the local mean by this much
-    achromatic_max_saturation: int = 60
-    min_shape_score: float = 0.35
-    small_px: int = 10  # components narrower than this (working px) get at least small_score
-    small_score: float = 0.4
-    min_candidate_score: float = 0.25
-    # near-duplicates only: a looser merge lets a badly framed box with a better score replace a
-    # well framed one (measured on the development folds); the recognizer de-duplicates after the CNN
-    nms_iou: float = 0.8
-    nested_cover: float | None = None  # e.g. 0.8: a box this much inside a better one of similar size is dropped
-    max_candidates: int = 64
-    # share of max_candidates reserved for each route, so red clutter cannot crowd out a blue sign
-    route_share: dict = field(default_factory=lambda: {"red": 0.5, "blue": 0.2, "yellow": 0.15, "achromatic": 0.1})
-    refine: bool = True  # re-measure each box on the full-resolution pixels
-    keep_coarse: bool = True  # also keep the unrefined box when refining moved it
-    square_circles: bool = True  # widen lopsided red-circle boxes to a square
+    max_noise: float = 16.0  # mean |V - 3x3 mean| above which a frame is smoothed and loose levels skipped
+    # fill = blob pixels / bounding-box pixels: a ring ~0.35-0.6, a blue disc with its symbol ~0.5-0.8,
+    # a diamond core 0.5; blobs a few pooled pixels wide are too coarse to measure
+    red_fill: tuple[float, float] = (0.1, 0.95)
+    blue_fill: tuple[float, float] = (0.35, 0.95)
+    yellow_fill: tuple[float, float] = (0.35, 0.75)
+    measurable_px: int = 5
+    max_aspect: float = 1.6  # long / short side of a single sign's blob
+    max_stack: float = 3.2  # longer blobs up to this become a square at each end
+    split_aspect: float = 1.3  # blobs longer than this (up to max_stack) also give the two end squares
+    hole_grow: float = 1.55  # inside of a ring or bordered triangle -> outer rim
+    ring_levels: int = 2  # the loosest red levels also searched for ring insides
+    hole_min_fill: float = 0.35
+    triangle_fill: float = 0.65  # insides filling less of their box than this are triangles
+    yellow_grow: float = 1.9  # yellow core -> white-bordered diamond
+    white_max_saturation: int = 70  # the border around a yellow core
+    white_min_brightness: float = 0.75  # relative to the core
+    achromatic: bool = True  # end-of-restriction signs: bright grey-white discs
+    achromatic_block: int = 21  # local-mean window, pooled px (~84 frame px at 1360 wide)
+    achromatic_offset: int = 20  # brighter than the local mean by this much
+    achromatic_max_saturation: int = 70
+    achromatic_fill: float = 0.5
+    max_candidates: int = 250
+    # share of max_candidates reserved for each colour, so red clutter cannot crowd out a blue sign
+    route_share: dict = field(default_factory=lambda: {"red": 0.5, "blue": 0.2, "yellow": 0.1, "achromatic": 0.1})
+
+    def __post_init__(self) -> None:
+        if self.pool < 1 or self.work_width < 8:
+            raise ValueError("pool must be >= 1 and work_width >= 8")
+        if not 0 < self.min_size <= self.max_size:
+            raise ValueError(f"need 0 < min_size <= max_size, got {self.min_size}, {self.max_size}")
 
 
-def _shape_features(hull: np.ndarray) -> tuple[float, float, float, float] | None:
-    """Fill ratio and normalised widths at 20/50/80% of the height of a convex polygon."""
-    pts = hull.reshape(-1, 2).astype(np.float64)
-    if len(pts) < 3:
-        return None
-    x0, y0 = pts.min(axis=0)
-    w, hh = pts.max(axis=0) - (x0, y0)
-    if w <= 0 or hh <= 0:
-        return None
-    fill = cv2.contourArea(pts.astype(np.float32)) / (w * hh)
-    p0, p1 = pts, np.concatenate([pts[1:], pts[:1]])
-    lo, hi = np.minimum(p0[:, 1], p1[:, 1]), np.maximum(p0[:, 1], p1[:, 1])
-    dy = np.where(hi > lo, p1[:, 1] - p0[:, 1], 1.0)
-    ys = y0 + hh * np.array([0.2, 0.5, 0.8])[:, None]  # (3, 1) against every edge
-    sel = (lo <= ys) & (hi >= ys) & (hi > lo)
-    xs = p0[:, 0] + (ys - p0[:, 1]) / dy * (p1[:, 0] - p0[:, 0])
-    widths = np.where(sel.any(axis=1), np.where(sel, xs, -np.inf).max(axis=1) - np.where(sel, xs, np.inf).min(axis=1),
-                      0.0)
-    widths = widths / max(widths.max(), 1e-6)
-    return float(fill), float(widths[0]), float(widths[1]), float(widths[2])
+def _hue_lut(ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
+    h = np.arange(256)
+    lut = np.zeros(256, np.uint8)
+    for lo, hi in ranges:
+        lut[(h >= lo) & (h <= hi)] = 255
+    return lut
 
 
-def classify_shape(hull: np.ndarray, allowed: tuple[str, ...] = SHAPES) -> tuple[str, float]:
-    """Best allowed shape template for a convex hull, and a [0, 1] score for how well it fits.
-
-    When another template (a rectangle, say) fits clearly better, the score is halved.
-    """
-    f = _shape_features(hull)
-    if f is None:
-        return "", 0.0
-    d = np.sqrt(np.sum(((np.asarray(f) - _T_ARRAY) * _T_WEIGHTS) ** 2, axis=1)).tolist()
-    dist = dict(zip(_TEMPLATES, d))
-    best = min(allowed, key=dist.get)
-    score = float(np.exp(-((dist[best] / 0.3) ** 2)))
-    if min(dist.values()) < dist[best] - 0.1:
-        score *= 0.5
-    return best, score
+def _cc(mask: np.ndarray) -> np.ndarray:
+    """Bounding box, area and centroid of every 8-connected component but the background: (N, 7) float32."""
+    n, _, stats, cent = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
+    return np.concatenate([stats[1:], cent[1:]], axis=1).astype(np.float32)
 
 
 class Detector:
     """Frame in, a bounded list of unclassified candidates (``class_id == -1``) out, best first."""
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
-        self.config = config or DetectorConfig()
-        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self.config = c = config or DetectorConfig()
+        self._luts = {"red": _hue_lut(((0, c.red_hue[0]), (c.red_hue[1], 180))),
+                      "blue": _hue_lut((c.blue_hue,)), "yellow": _hue_lut((c.yellow_hue,))}
+        self._levels = {"red": c.red_levels, "blue": c.blue_levels, "yellow": c.yellow_levels}
+        self._kernel = np.ones((c.pool, c.pool), np.uint8)
 
-    # -- masks -----------------------------------------------------------------------------------
-    def _masks(self, bgr: np.ndarray, only: str | None = None,
-               hsv: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
-        """(route, binary mask) pairs of one (reduced) image, each colour at several saturation levels.
-
-        A loose level keeps dim, hazy signs; stricter levels split a sign from reddish or bluish
-        surroundings it merges with at the loose level. cv2 calls only, no per-pixel Python.
-        """
-        c = self.config
-        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV) if hsv is None else hsv
-        h, s, v = cv2.split(hsv)
-        chroma = cv2.subtract(v, cv2.min(cv2.min(bgr[:, :, 0], bgr[:, :, 1]), bgr[:, :, 2]))
-        lit = cv2.bitwise_and(cv2.inRange(v, c.min_value, 255), cv2.inRange(chroma, c.min_chroma, 255))
-        hues = {
-            "red": cv2.bitwise_or(cv2.inRange(h, 0, c.red_hue[0]), cv2.inRange(h, c.red_hue[1], 180)),
-            "blue": cv2.inRange(h, *c.blue_hue),
-            "yellow": cv2.inRange(h, *c.yellow_hue),
-        }
-        levels = {"red": c.red_levels, "blue": c.blue_levels, "yellow": c.yellow_levels}
-        out = []
-        opened = None
-        for route, hue in hues.items():
-            if only is not None and route != only:
-                continue
-            hue = cv2.bitwise_and(hue, lit)
-            for k, sat in enumerate(levels[route]):
-                m = cv2.bitwise_and(hue, cv2.inRange(s, sat, 255))
-                if k == 0 and route == "red":
-                    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, self._kernel)
-                out.append((route, m))
-                if route == "red" and k == c.red_open_level and only is None:
-                    opened = cv2.morphologyEx(m, cv2.MORPH_OPEN, self._kernel)
-        if opened is not None:  # last, so the red levels keep their order for the inside search
-            # the opened copy cuts poles and thin bridges off solid signs (stop, no entry)
-            out.append(("red", opened))
-        return out
-
-    def _achromatic_mask(self, bgr: np.ndarray) -> np.ndarray:
-        """Bright, grey-white regions that stand out from their surroundings (end-of-limit discs)."""
-        c = self.config
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        local = cv2.blur(gray, (c.achromatic_block, c.achromatic_block))
-        bright = cv2.compare(gray, cv2.add(local, c.achromatic_offset), cv2.CMP_GT)
-        chroma = cv2.subtract(cv2.max(cv2.max(bgr[:, :, 0], bgr[:, :, 1]), bgr[:, :, 2]),
-                              cv2.min(cv2.min(bgr[:, :, 0], bgr[:, :, 1]), bgr[:, :, 2]))
-        return cv2.bitwise_and(bright, cv2.inRange(chroma, 0, c.achromatic_max_saturation))
-
-    # -- candidates from one mask ----------------------------------------------------------------
-    def _filter(self, stats: np.ndarray, scale: float, grow: float, fill_range: tuple[float, float]) -> np.ndarray:
-        """Indices of components whose size, aspect and fill can be a sign: one vectorised step."""
-        c = self.config
-        bw, bh = stats[:, 2] * grow / scale, stats[:, 3] * grow / scale
-        aspect = np.maximum(bw, bh) / np.maximum(np.minimum(bw, bh), 1e-6)
-        fill = stats[:, 4] / np.maximum(stats[:, 2] * stats[:, 3], 1)
-        ok = (bw >= c.min_size) & (bh >= c.min_size) & (bw <= c.max_size) & (bh <= c.max_size)
-        ok &= (aspect <= c.max_aspect) & (stats[:, 2] >= 3) & (stats[:, 3] >= 3)
-        ok &= (fill >= fill_range[0]) & (fill <= fill_range[1])
-        return np.nonzero(ok)[0]
-
-    def _hull_shape(self, labels: np.ndarray, idx: int, stat: np.ndarray,
-                    route: str) -> tuple[str, float, float, float]:
-        """Shape, shape score, solidity (pixels / hull) and convexity (outline area / hull) of a blob.
-
-        Signs have convex outlines even when their inside is another colour; foliage and
-        facades, the usual false blobs, have ragged ones.
-        """
-        x, y, w, h, area = (int(v) for v in stat)
-        sub = (labels[y:y + h, x:x + w] == idx).astype(np.uint8)
-        cnts, _ = cv2.findContours(sub, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        if not cnts:
-            return "", 0.0, 0.0, 0.0
-        hull = cv2.convexHull(np.concatenate(cnts))
-        shape, sscore = classify_shape(hull, _ROUTE_SHAPES[route])
-        if max(w, h) < self.config.small_px:  # a few pixels wide: shape is barely measurable
-            sscore = max(sscore, self.config.small_score)
-        hull_area = max(cv2.contourArea(hull), 1.0)
-        outline = sum(cv2.contourArea(cn) for cn in cnts)
-        return shape, sscore, area / hull_area, min(1.0, outline / hull_area)
-
-    def _components(self, mask: np.ndarray, route: str, scale: float, frame_wh: tuple[int, int],
-                    hsv: np.ndarray | None = None, seen: set | None = None) -> list[Detection]:
-        """Whole blobs of the route colour: filled signs (blue discs, stop) and unbroken rings."""
-        c = self.config
-        n, labels, stats, _ = _cc(mask, 8)
-        if n <= 1:
-            return []
-        grow = c.yellow_grow if route == "yellow" else 1.0
-        fill_lo = 0.45 if route == "achromatic" else 0.12
-        out = []
-        for i in self._filter(stats[1:], scale, grow, (fill_lo, 1.0)):
-            if seen is not None:  # the same blob at a stricter level: already tested
-                key = (route, *(int(v) for v in stats[i + 1][:4]))
-                if key in seen:
-                    continue
-                seen.add(key)
-            shape, sscore, solidity, _ = self._hull_shape(labels, i + 1, stats[i + 1], route)
-            if route == "yellow":  # the white border test below is the stronger evidence here
-                sscore = 0.3 + 0.7 * sscore
-            if sscore < c.min_shape_score or (route in ("achromatic", "yellow") and solidity < c.solid_min):
-                continue
-            # rings and bordered triangles leave their inside free of the border colour; filled red
-            # blobs (lamps, car bodies) do not, except stop and no-entry signs
-            colour_score = 1.0 if route != "red" or solidity < 0.85 else 0.7
-            x, y, w, h = (float(v) for v in stats[i + 1][:4])
-            if route == "yellow" and hsv is not None and not self._yellow_core(hsv, labels, i + 1, stats[i + 1]):
-                continue
-            colour_score *= _isolation(_surround(mask, x, y, w, h), c.surround_max)
-            box = _scaled((x, y, x + w, y + h), scale, grow)
-            out.append(Detection(box=_clip(box, frame_wh), colour=route, shape=shape,
-                                 candidate_score=float(sscore * colour_score)))
-        return out
-
-    def _yellow_core(self, hsv: np.ndarray, labels: np.ndarray, idx: int, stat: np.ndarray) -> bool:
-        """A priority-road core: deeply and evenly saturated, inside a white border.
-
-        On GTSDB development folds sign cores had mean saturation 134-175 and brightness varying
-        by <= 8 %; sunlit foliage, the usual false yellow, 66-101 and ~19 %.
-        """
-        c = self.config
-        x, y, w, h = (int(v) for v in stat[:4])
-        sub = (labels[y:y + h, x:x + w] == idx).astype(np.uint8)
-        mean, std = cv2.meanStdDev(hsv[y:y + h, x:x + w], mask=sub)
-        if mean[1, 0] < c.yellow_core_saturation or std[2, 0] > c.yellow_core_value_cv * max(mean[2, 0], 1.0):
-            return False
-        return _white_border(hsv, (x, y, w, h))
-
-    def _holes(self, mask: np.ndarray, route: str, scale: float, frame_wh: tuple[int, int]) -> list[Detection]:
-        """Insides of closed rings and bordered triangles: robust when a pole or a branch touches the rim."""
-        c = self.config
-        n, labels, stats, _ = _cc(cv2.bitwise_not(mask), 4)
-        if n <= 1:
-            return []
-        st = stats[1:]
-        H, W = mask.shape
-        inner = (st[:, 0] > 0) & (st[:, 1] > 0) & (st[:, 0] + st[:, 2] < W) & (st[:, 1] + st[:, 3] < H)
-        out = []
-        for i in self._filter(st, scale, c.hole_grow, (0.35, 0.95)):
-            if not inner[i]:
-                continue
-            shape, sscore, solidity, _ = self._hull_shape(labels, i + 1, stats[i + 1], route)
-            if sscore < c.min_shape_score or shape == "octagon" or solidity < 0.6:
-                continue
-            x, y, w, h = (float(v) for v in stats[i + 1][:4])
-            g = c.hole_grow if shape == "circle" else c.hole_grow_triangle
-            if shape == "triangle":  # the inner triangle shrinks toward the incentre, 2/3 down
-                cy = y + h * 2 / 3
-                y1, y2 = cy - h * 2 / 3 * g, cy + h / 3 * g
-            elif shape == "inverted_triangle":
-                cy = y + h / 3
-                y1, y2 = cy - h / 3 * g, cy + h * 2 / 3 * g
-            else:
-                y1, y2 = y + h / 2 - h * g / 2, y + h / 2 + h * g / 2
-            box = _scaled((x + w / 2 - w * g / 2, y1, x + w / 2 + w * g / 2, y2), scale, 1.0)
-            # an inside enclosed by the border colour is strong evidence in itself: no isolation penalty
-            out.append(Detection(box=_clip(box, frame_wh), colour=route, shape=shape,
-                                 candidate_score=float(min(1.0, 0.2 + sscore))))
-        return out
-
-    # -- full-resolution refinement --------------------------------------------------------------
-    def _variants(self, frame: np.ndarray, det: Detection, gains=None) -> list[Detection]:
-        """The coarse box, and the refined one when it differs: neither is better everywhere
-        (refining alone won 2 points on danger signs and lost 3 on others on the development
-        folds); the CNN scores both and the recognizer keeps the more confident."""
-        coarse = replace(det)
-        fine = self._refine(frame, det, gains)
-        if _box_iou(coarse.box, fine.box) >= self.config.nms_iou:
-            return [fine]
-        fine.candidate_score *= 0.99  # ties keep the refined box first
-        return [fine, coarse] if self.config.keep_coarse else [fine]
-
-    def _refine(self, frame: np.ndarray, det: Detection, gains=None) -> Detection:
-        """Re-measure a box on full-resolution pixels: half-size masks are off by a pixel or two."""
-        if det.colour not in ("red", "blue"):
-            return det
-        H, W = frame.shape[:2]
-        x1, y1, x2, y2 = det.box
-        pw, ph = (x2 - x1) * 0.25 + 2, (y2 - y1) * 0.25 + 2
-        rx1, ry1 = int(max(0, np.floor(x1 - pw))), int(max(0, np.floor(y1 - ph)))
-        rx2, ry2 = int(min(W, np.ceil(x2 + pw))), int(min(H, np.ceil(y2 + ph)))
-        if rx2 - rx1 < 4 or ry2 - ry1 < 4:
-            return det
-        mask = self._masks(_balanced(frame[ry1:ry2, rx1:rx2], gains), det.colour)[0][1]
-        if det.colour == "red" and det.shape in ("circle", "triangle", "inverted_triangle"):
-            rim = _rim_box(mask, (x1 - rx1, y1 - ry1, x2 - rx1, y2 - ry1), det.shape)
-            if rim is not None:
-                det.box = _clip((rim[0] + rx1, rim[1] + ry1, rim[2] + rx1, rim[3] + ry1), (W, H))
-                return det
-        n, labels, stats, _ = _cc(mask, 8)
-        if n <= 1:
-            return det
-        # keep components that overlap the coarse box; their union is the sign
-        bx1, by1, bx2, by2 = x1 - rx1, y1 - ry1, x2 - rx1, y2 - ry1
-        st = stats[1:]
-        ix = np.minimum(st[:, 0] + st[:, 2], bx2) - np.maximum(st[:, 0], bx1)
-        iy = np.minimum(st[:, 1] + st[:, 3], by2) - np.maximum(st[:, 1], by1)
-        inside = (ix > 0) & (iy > 0) & (ix * iy >= 0.5 * st[:, 2] * st[:, 3]) & (st[:, 4] >= 3)
-        if not inside.any():
-            return det
-        sel = st[inside]
-        nx1, ny1 = sel[:, 0].min(), sel[:, 1].min()
-        nx2, ny2 = (sel[:, 0] + sel[:, 2]).max(), (sel[:, 1] + sel[:, 3]).max()
-        ow, oh, nw, nh = x2 - x1, y2 - y1, nx2 - nx1, ny2 - ny1
-        if not (0.7 * ow <= nw <= 1.3 * ow + 3 and 0.7 * oh <= nh <= 1.3 * oh + 3):
-            return det
-        det.box = _clip((nx1 + rx1, ny1 + ry1, nx2 + rx1, ny2 + ry1), (W, H))
-        return det
-
-    # -- the whole stage -------------------------------------------------------------------------
     def __call__(self, frame_bgr: np.ndarray) -> list[Detection]:
         c = self.config
         frame = as_bgr8(frame_bgr)
         H, W = frame.shape[:2]
         if min(H, W) < max(4, c.min_size // 2):
             return []
-        scale = min(1.0, c.work_width / W) if c.work_width < W else 1.0
-        small = cv2.resize(frame, (max(1, round(W * scale)), max(1, round(H * scale))),
-                           interpolation=cv2.INTER_AREA) if scale < 1.0 else frame
-        cands: list[Detection] = []
-        red_level = 0
-        gains = _grey_world(small, c.white_balance)
-        small = _balanced(small, gains)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        noisy = cv2.mean(cv2.absdiff(gray, cv2.blur(gray, (3, 3))))[0] > c.max_noise
-        if noisy:  # pixel noise, not texture: smooth it, and trust only the stricter colour levels
-            small = cv2.medianBlur(small, 5)
-        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-        masks = self._masks(small, hsv=hsv)
-        seen: set = set()
-        if noisy:
-            masks = [(r, m) for k, (r, m) in enumerate(masks) if k > 0 and masks[k - 1][0] == r]
-        for route, mask in masks:
-            cands += self._components(mask, route, scale, (W, H), hsv, seen)
-            if route == "red" and red_level < c.hole_levels:
-                red_level += 1
-                cands += self._holes(mask, route, scale, (W, H))
-        if c.achromatic:
-            ach = self._components(self._achromatic_mask(small), "achromatic", scale, (W, H))
-            ach.sort(key=lambda d: -d.candidate_score)
-            cands += [d for d in ach[: c.achromatic_max]]
-        cands = [d for d in cands if d.candidate_score >= c.min_candidate_score]
-        cands = _take(_suppress(cands, c.nms_iou, c.nested_cover), c.max_candidates, c.route_share)
-        if c.refine and scale < 1.0:
-            cands = [v for d in cands for v in self._variants(frame, d, gains)][: c.max_candidates]
-        if c.square_circles:
-            cands = [_squared(d, (W, H)) for d in cands]
-        return [d for d in cands if d.box[2] - d.box[0] >= 1 and d.box[3] - d.box[1] >= 1]
+        scale = min(1.0, c.work_width / W)
+        small = (cv2.resize(frame, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
+                 if scale < 1.0 else frame)
+        small = _balanced(small, c.white_balance)
+        h, s, v = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
+        noisy = cv2.mean(cv2.absdiff(v, cv2.blur(v, (3, 3))))[0] > c.max_noise
+        if noisy:  # sensor noise, not texture: smooth it, and trust only the stricter levels below
+            h, s, v = cv2.split(cv2.cvtColor(cv2.medianBlur(small, 5), cv2.COLOR_BGR2HSV))
+        s_lit = cv2.bitwise_and(s, cv2.compare(v, c.min_value, cv2.CMP_GE))
+        f = c.pool / scale  # pooled pixels -> frame pixels
+        parts: list[tuple[np.ndarray, int, int, np.ndarray]] = []  # (boxes in pooled px, route, kind, score)
+        if c.achromatic and not noisy:
+            discs = self._discs(v, s, f)
+            parts.append((discs, ROUTES.index("achromatic"), 0, np.full(len(discs), 0.3, np.float32)))
+        for r, route in enumerate(ROUTES[:3]):
+            score = cv2.bitwise_and(s_lit, cv2.LUT(h, self._luts[route]))
+            if c.pool > 1:
+                pool = cv2.erode if route == "yellow" else cv2.dilate
+                score = np.ascontiguousarray(pool(score, self._kernel)[::c.pool, ::c.pool])
+            levels = self._levels[route]
+            for k, level in enumerate(levels):
+                if noisy and k < len(levels) - 1:  # pixel noise, not texture: looser levels are all noise
+                    continue
+                mask = cv2.compare(score, level, cv2.CMP_GE)
+                strict = (k + 1) / len(levels)  # stricter levels rank first: less clutter reaches them
+                if route == "yellow":
+                    cores = self._cores(_cc(mask), f, v, s)
+                    parts.append((cores, r, 3, np.full(len(cores), 0.6 + 0.2 * strict, np.float32)))
+                    continue
+                blobs, ends = self._blobs(_cc(mask), f, route)
+                parts.append((blobs, r, 0, np.full(len(blobs), 0.3 + 0.4 * strict, np.float32)))
+                parts.append((ends, r, 1, np.full(len(ends), 0.2 + 0.2 * strict, np.float32)))
+                if route == "red" and (k < c.ring_levels or noisy):
+                    rings = self._rings(mask, f)
+                    parts.append((rings, r, 2, np.full(len(rings), 0.9, np.float32)))
+        return self._finish(parts, f, (W, H))
+
+    # -- candidate sources, all vectorised ---------------------------------------------------------
+    def _blobs(self, st: np.ndarray, f: float, route: str) -> tuple[np.ndarray, np.ndarray]:
+        """Squarish blobs as they are, and elongated ones as a square at each end (pooled px)."""
+        c = self.config
+        x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+        long_side, short_side = np.maximum(w, h), np.minimum(w, h)
+        fill = area / np.maximum(w * h, 1)
+        lo, hi = c.red_fill if route == "red" else c.blue_fill
+        ok = (long_side * f >= c.min_size) & (long_side * f <= c.max_size)
+        ok &= ((fill >= lo) & (fill <= hi)) | (long_side < c.measurable_px)
+        aspect = long_side / np.maximum(short_side, 1)
+        single = ok & (aspect <= c.max_aspect)
+        blobs = np.stack([x, y, x + w, y + h], axis=1)[single]
+        stack = ok & (aspect > c.split_aspect) & (aspect <= c.max_stack) & (short_side * f >= c.min_size)
+        x, y, w, h = x[stack], y[stack], w[stack], h[stack]
+        tall = h > w
+        side = np.minimum(w, h)
+        first = np.stack([x, y, x + side, y + side], axis=1)
+        last = np.stack([np.where(tall, x, x + w - side), np.where(tall, y + h - side, y),
+                         x + w, y + h], axis=1)
+        return blobs, np.concatenate([first, last])
+
+    def _rings(self, mask: np.ndarray, f: float) -> np.ndarray:
+        """Insides of red rings and bordered triangles, grown to the outer rim (pooled px).
+
+        An inside is a region of the mask's complement with red just outside it on all four sides;
+        it frames the sign even when a pole, a branch or a second sign touches the rim.
+        """
+        c = self.config
+        st = _cc(cv2.bitwise_not(mask))
+        x, y, w, h, area, cx_, cy_ = st.T
+        H, W = mask.shape
+        fill = area / np.maximum(w * h, 1)
+        ok = (np.maximum(w, h) * f * c.hole_grow >= c.min_size) & (np.maximum(w, h) * f <= c.max_size)
+        ok &= (np.maximum(w, h) <= 1.8 * np.minimum(w, h)) & (fill >= c.hole_min_fill)
+        ok &= (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+        idx = np.flatnonzero(ok)
+        xi, yi, wi, hi = (a[idx].astype(np.int64) for a in (x, y, w, h))
+        my, mx = yi + hi // 2, xi + wi // 2
+        ringed = ((mask[my, xi - 1] > 0) & (mask[my, np.minimum(xi + wi, W - 1)] > 0)
+                  & (mask[yi - 1, mx] > 0) & (mask[np.minimum(yi + hi, H - 1), mx] > 0))
+        idx = idx[ringed]
+        x, y, w, h, fill, cy_ = x[idx], y[idx], w[idx], h[idx], fill[idx], cy_[idx]
+        g = c.hole_grow
+        # a triangle's inside shrinks toward the incentre, a third of the height from its base;
+        # the centroid sits below the middle for an apex-up triangle, above it for yield
+        tri = fill < c.triangle_fill
+        up = cy_ > y + h / 2
+        cy = np.where(tri, np.where(up, y + h * 2 / 3, y + h / 3), y + h / 2)
+        above = np.where(tri, np.where(up, h * 2 / 3, h / 3), h / 2) * g
+        below = np.where(tri, np.where(up, h / 3, h * 2 / 3), h / 2) * g
+        cx = x + w / 2
+        return np.stack([cx - w * g / 2, cy - above, cx + w * g / 2, cy + below], axis=1)
+
+    def _cores(self, st: np.ndarray, f: float, v: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Priority-road cores: diamond-filled yellow blobs in a bright, unsaturated border, grown to it."""
+        c = self.config
+        x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+        long_side, short_side = np.maximum(w, h), np.minimum(w, h)
+        fill = area / np.maximum(w * h, 1)
+        ok = (long_side * c.yellow_grow * f >= c.min_size) & (long_side * c.yellow_grow * f <= c.max_size)
+        ok &= long_side <= c.max_aspect * short_side
+        ok &= ((fill >= c.yellow_fill[0]) & (fill <= c.yellow_fill[1])) | (long_side < c.measurable_px)
+        x, y, w, h = x[ok], y[ok], w[ok], h[ok]
+        cx, cy = x + w / 2, y + h / 2
+        # sample the border halfway out to the sign's corners, on the work image (v, s)
+        p, (Hs, Ws) = c.pool, v.shape
+        core_v = v[np.clip((cy * p).astype(np.int64), 0, Hs - 1), np.clip((cx * p).astype(np.int64), 0, Ws - 1)]
+        white = np.zeros(len(x), np.int64)
+        for dx, dy in ((-0.75, 0.0), (0.75, 0.0), (0.0, -0.75), (0.0, 0.75)):
+            px = np.clip(((cx + dx * w) * p).astype(np.int64), 0, Ws - 1)
+            py = np.clip(((cy + dy * h) * p).astype(np.int64), 0, Hs - 1)
+            white += (s[py, px] < c.white_max_saturation) & (v[py, px] >= c.white_min_brightness * core_v)
+        keep = white >= 3
+        cx, cy, hw, hh = cx[keep], cy[keep], w[keep] * c.yellow_grow / 2, h[keep] * c.yellow_grow / 2
+        return np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)
+
+    def _discs(self, v: np.ndarray, s: np.ndarray, f: float) -> np.ndarray:
+        """Bright, unsaturated, disc-filled blobs brighter than their surroundings (pooled px)."""
+        c = self.config
+        size = (max(1, v.shape[1] // c.pool), max(1, v.shape[0] // c.pool))
+        vq = cv2.resize(v, size, interpolation=cv2.INTER_AREA)
+        sq = cv2.resize(s, size, interpolation=cv2.INTER_AREA)
+        local = cv2.blur(vq, (c.achromatic_block, c.achromatic_block))
+        mask = cv2.bitwise_and(cv2.compare(vq, cv2.add(local, c.achromatic_offset), cv2.CMP_GT),
+                               cv2.compare(sq, c.achromatic_max_saturation, cv2.CMP_LT))
+        st = _cc(mask)
+        x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+        long_side, short_side = np.maximum(w, h), np.minimum(w, h)
+        ok = (long_side * f >= c.min_size) & (long_side * f <= c.max_size) & (long_side <= 1.4 * short_side)
+        ok &= (area / np.maximum(w * h, 1) >= c.achromatic_fill) | (long_side < c.measurable_px)
+        return np.stack([x, y, x + w, y + h], axis=1)[ok]
+
+    # -- assembly ------------------------------------------------------------------------------------
+    def _finish(self, parts, f: float, wh: tuple[int, int]) -> list[Detection]:
+        """Frame-pixel boxes, exact duplicates dropped, the best ``max_candidates`` kept (route shares)."""
+        c = self.config
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return []
+        boxes = np.concatenate([p[0] for p in parts]).astype(np.float32) * np.float32(f)
+        route = np.concatenate([np.full(len(p[0]), p[1]) for p in parts])
+        kind = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
+        score = np.concatenate([p[3] for p in parts]).astype(np.float32)
+        W, H = wh
+        boxes = np.minimum(np.maximum(boxes, 0), np.array([W, H, W, H], np.float32))
+        big = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        ok = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1) & (big >= c.min_size)
+        order = np.flatnonzero(ok)[np.argsort(-score[ok], kind="stable")]
+        # the same blob at two levels gives the same box: keep its best-ranked copy
+        _, first = np.unique(np.round(boxes[order]).astype(np.int32), axis=0, return_index=True)
+        order = order[np.sort(first)]
+        order = _take(order, route, c.max_candidates, [c.route_share.get(r, 0.0) for r in ROUTES])
+        shapes = np.where(kind[order] == 3, "diamond", "").tolist()
+        return [Detection(box=tuple(b), colour=ROUTES[r], shape=sh, candidate_score=sc)
+                for b, r, sh, sc in zip(boxes[order].tolist(), route[order].tolist(), shapes, score[order].tolist())]
 
 
-def _grey_world(bgr: np.ndarray, strength: float) -> tuple[float, float, float, float] | None:
-    """Partial grey-world white balance gains: dusk and shade tint red rims magenta, white insides blue."""
+def _balanced(bgr: np.ndarray, strength: float) -> np.ndarray:
+    """Partial grey-world white balance: dusk and shade tint red rims magenta, white insides blue."""
+    if strength <= 0:
+        return bgr
     means = np.array(cv2.mean(bgr)[:3])
-    if strength <= 0 or means.min() < 1:
-        return None
+    if means.min() < 1:
+        return bgr
     gains = np.clip((means.mean() / means) ** strength, 0.6, 1.7)
-    return (*(float(g) for g in gains), 1.0)
+    return cv2.transform(bgr, np.diag(gains).astype(np.float32))  # ~3x cheaper than cv2.multiply here
 
 
-def _balanced(bgr: np.ndarray, gains: tuple[float, float, float, float] | None) -> np.ndarray:
-    return bgr if gains is None else cv2.multiply(bgr, gains, dtype=cv2.CV_8U)
-
-
-def _isolation(surround: float, limit: float) -> float:
-    return float(np.clip(1.0 - surround / limit, 0.0, 1.0))
-
-
-def _surround(mask: np.ndarray, x: float, y: float, w: float, h: float, pad: float = 0.3) -> float:
-    """Share of mask pixels in a band around a box: a sign stands alone, clutter and noise do not."""
-    H, W = mask.shape
-    ix1, iy1 = int(max(0, np.floor(x))), int(max(0, np.floor(y)))
-    ix2, iy2 = int(min(W, np.ceil(x + w))), int(min(H, np.ceil(y + h)))
-    px, py = max(1, int(round(w * pad))), max(1, int(round(h * pad)))
-    ox1, oy1, ox2, oy2 = max(0, ix1 - px), max(0, iy1 - py), min(W, ix2 + px), min(H, iy2 + py)
-    band = (ox2 - ox1) * (oy2 - oy1) - max(0, ix2 - ix1) * max(0, iy2 - iy1)
-    if band <= 0:
-        return 0.0
-    inner = cv2.countNonZero(mask[iy1:iy2, ix1:ix2]) if ix2 > ix1 and iy2 > iy1 else 0
-    return (cv2.countNonZero(mask[oy1:oy2, ox1:ox2]) - inner) / band
-
-
-def _white_border(hsv: np.ndarray, core: tuple[float, float, float, float]) -> bool:
-    """Whether a yellow core sits in a white border, as on the priority-road sign (not on autumn leaves).
-
-    Samples the border halfway between the core's corners and the sign's, on both axes.
-    """
-    x, y, w, h = core
-    cx, cy = x + w / 2, y + h / 2
-    H, W = hsv.shape[:2]
-    core_v = float(hsv[int(min(H - 1, cy)), int(min(W - 1, cx)), 2])
-    good = 0
-    for dx, dy in ((-0.75, 0), (0.75, 0), (0, -0.75), (0, 0.75)):
-        px, py = int(round(cx + dx * w)), int(round(cy + dy * h))
-        if not (0 <= px < W and 0 <= py < H):
-            continue
-        hh, ss, vv = (int(v) for v in hsv[py, px])
-        if ss < 70 and vv >= 0.75 * core_v:
-            good += 1
-    return good >= 3
-
-
-def _cc(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """Connected components with stats; BBDT is several times faster than the default here."""
-    return cv2.connectedComponentsWithStatsWithAlgorithm(mask, connectivity, cv2.CV_32S, cv2.CCL_BBDT)
-
-
-def _run(line: np.ndarray) -> int:
-    """Length of the leading run of set pixels, bridging single-pixel gaps."""
-    on = np.asarray(line) > 0
-    n, gap = 0, 0
-    for i, v in enumerate(on):
-        if v:
-            n, gap = i + 1, 0
-        else:
-            gap += 1
-            if gap > 1:
-                break
-    return n
-
-
-def _rim_box(mask: np.ndarray, box: tuple[float, float, float, float], shape: str):
-    """Outer box of a red ring or bordered triangle from its white inside and the rim thickness.
-
-    The inside is the non-red region at the box centre; the rim is measured along rays out of
-    it. Poles, branches and neighbouring signs that touch the rim no longer stretch the box.
-    Returns None when no plausible inside is found.
-    """
-    x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    H, W = mask.shape
-    n, labels, stats, _ = _cc(cv2.bitwise_not(mask), 4)
-    cy = {"triangle": y1 + bh * 0.62, "inverted_triangle": y1 + bh * 0.38}.get(shape, y1 + bh / 2)
-    cx = x1 + bw / 2
-    label = 0
-    for dx, dy in ((0, 0), (-0.12, 0), (0.12, 0), (0, -0.12), (0, 0.12)):
-        px, py = int(cx + dx * bw), int(cy + dy * bh)
-        if 0 <= px < W and 0 <= py < H and labels[py, px] > 0:
-            label = labels[py, px]
-            break
-    if label == 0:
-        return None
-    hx, hy, hw, hh, _ = (int(v) for v in stats[label])
-    if hx == 0 or hy == 0 or hx + hw >= W or hy + hh >= H:  # leaks out: the rim is open
-        return None
-    if not (0.35 * bw <= hw <= 1.0 * bw and 0.35 * bh <= hh <= 1.0 * bh):
-        return None
-    mx, my = hx + hw // 2, hy + hh // 2
-    cap = max(2, int(0.3 * hw))
-    left = _run(mask[my, max(0, hx - cap):hx][::-1])
-    right = _run(mask[my, hx + hw:hx + hw + cap])
-    up = _run(mask[max(0, hy - cap):hy, mx][::-1])
-    down = _run(mask[hy + hh:hy + hh + cap, mx])
-    if shape == "triangle":
-        t = down
-        if t == 0:
-            return None
-        return hx - 1.73 * t, hy - 2 * t, hx + hw + 1.73 * t, hy + hh + t
-    if shape == "inverted_triangle":
-        t = up
-        if t == 0:
-            return None
-        return hx - 1.73 * t, hy - t, hx + hw + 1.73 * t, hy + hh + 2 * t
-    if min(left, right, up, down) == 0:
-        return None
-    t = float(np.median([left, right, up, down]))
-    return hx - t, hy - t, hx + hw + t, hy + hh + t
-
-
-def _scaled(box: tuple[float, float, float, float], scale: float, grow: float) -> tuple[float, float, float, float]:
-    """A working-resolution box in frame pixels, grown about its centre."""
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * grow / 2, (y2 - y1) * grow / 2
-    return (cx - hw) / scale, (cy - hh) / scale, (cx + hw) / scale, (cy + hh) / scale
-
-
-def _squared(det: Detection, wh: tuple[int, int]) -> Detection:
-    """Round signs are about as wide as tall: a lopsided box saw only part of a broken rim."""
-    if det.shape != "circle" or det.colour != "red":
-        return det
-    x1, y1, x2, y2 = det.box
-    w, h = x2 - x1, y2 - y1
-    if 0.87 * h <= w <= 1.15 * h:
-        return det
-    side = max(w, h)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    det.box = _clip((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), wh)
-    return det
-
-
-def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def _take(ranked: list[Detection], n: int, share: dict[str, float]) -> list[Detection]:
-    """The best ``n`` candidates, with a guaranteed share per colour route.
+def _take(order: np.ndarray, route: np.ndarray, n: int, share: list[float]) -> np.ndarray:
+    """The first ``n`` of a ranked index list, with a guaranteed share per route.
 
     Busy scenes hold far more red clutter (brick, foliage, tail lights) than yellow or blue: a
     plain top-n lets one route crowd out the others' signs.
     """
-    if len(ranked) <= n:
-        return ranked
-    quota = {r: int(n * f) for r, f in share.items()}
-    chosen: set[int] = set()
-    for i, d in enumerate(ranked):
-        if quota.get(d.colour, 0) > 0:
-            quota[d.colour] -= 1
-            chosen.add(i)
-    for i in range(len(ranked)):
-        if len(chosen) >= n:
-            break
-        chosen.add(i)
-    return [ranked[i] for i in sorted(chosen)][:n]
-
-
-def _clip(box: tuple[float, float, float, float], wh: tuple[int, int]) -> tuple[float, float, float, float]:
-    W, H = wh
-    x1, y1, x2, y2 = box
-    x1, y1 = float(np.clip(x1, 0, max(W - 1, 0))), float(np.clip(y1, 0, max(H - 1, 0)))
-    return x1, y1, float(np.clip(x2, x1 + 1, W)), float(np.clip(y2, y1 + 1, H))
-
-
-def _suppress(cands: list[Detection], nms_iou: float, nested_cover: float | None) -> list[Detection]:
-    """Best-first: drop candidates that overlap or sit inside an already kept one (ring and disc).
-
-    One vectorised overlap matrix, then a greedy pass over it.
-    """
-    if not cands:
-        return []
-    order = sorted(cands, key=lambda d: -d.candidate_score)
-    b = np.array([d.box for d in order], np.float64)
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    iw = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
-    ih = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    small, large = np.minimum(area[:, None], area[None, :]), np.maximum(area[:, None], area[None, :])
-    iou = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9)
-    clash = iou >= nms_iou
-    if nested_cover is not None:
-        clash |= (inter >= nested_cover * small) & (small >= 0.4 * large) & (inter > 0)
-    keep = np.ones(len(order), bool)
-    for i in range(len(order)):
-        if keep[i]:
-            later = clash[i, i + 1:]
-            keep[i + 1:] &= ~later
-    return [d for d, k in zip(order, keep) if k]
+    if len(order) <= n:
+        return order
+    chosen = np.zeros(len(order), bool)
+    for r, frac in enumerate(share):
+        mine = np.flatnonzero(route[order] == r)
+        chosen[mine[: int(n * frac)]] = True
+    rest = np.flatnonzero(~chosen)
+    chosen[rest[: max(0, n - int(chosen.sum()))]] = True
+    return order[chosen]
 
 
 def _bench(argv: list[str] | None = None) -> int:
@@ -605,16 +319,18 @@ def _bench(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     det = Detector()
     frames = [cv2.imread(str(p)) for p in paths]
-    det(frames[0])
+    for f in frames[:5]:
+        det(f)
     cpu, wall, n = [], [], []
-    for f in frames:
-        t0, p0 = time.perf_counter(), time.process_time()
-        n.append(len(det(f)))
-        cpu.append(time.process_time() - p0)
-        wall.append(time.perf_counter() - t0)
-    print(f"{len(frames)} frames: CPU mean {np.mean(cpu) * 1e3:.1f} ms, median {np.median(cpu) * 1e3:.1f} ms; "
-          f"wall mean {np.mean(wall) * 1e3:.1f} ms, median {np.median(wall) * 1e3:.1f} ms; "
-          f"{np.mean(n):.1f} candidates/frame")
+    for _ in range(3):  # every frame three times: the median is robust to a busy neighbour
+        for f in frames:
+            t0, p0 = time.perf_counter(), time.process_time()
+            n.append(len(det(f)))
+            cpu.append(time.process_time() - p0)
+            wall.append(time.perf_counter() - t0)
+    print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 passes: CPU mean "
+          f"{np.mean(cpu) * 1e3:.2f} ms, median {np.median(cpu) * 1e3:.2f} ms; wall mean {np.mean(wall) * 1e3:.2f} ms, "
+          f"median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} candidates/frame")
     return 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from realtime.classes import NAMES
-from realtime.detect import Detector, DetectorConfig, classify_shape
+from realtime.detect import Detector, DetectorConfig
 from realtime.preprocess import Preprocessing
 from realtime.recognize import Recognizer, RecognizerConfig, consistent, detection_record
 from realtime.types import Detection, iou
@@ -114,14 +114,7 @@ def test_synthetic_signs_are_found(scene, name):
     assert best >= 0.6, f"{name}: best IoU {best:.2f} among {len(dets)} candidates"
 
 
-def test_achromatic_route_finds_end_of_limit_disc(scene):
-    img, gt = scene
-    dets = Detector(DetectorConfig(achromatic=True))(img)
-    best = max((iou(d.box, gt["end"]) for d in dets), default=0.0)
-    assert best >= 0.6
-
-
-def test_shapes_and_colours_are_reported(scene):
+def test_colours_and_kinds_are_reported(scene):
     img, gt = scene
     dets = Detector()(img)
 
@@ -129,25 +122,40 @@ def test_shapes_and_colours_are_reported(scene):
         return max(dets, key=lambda d: iou(d.box, gt[name]))
 
     assert at("blue").colour == "blue"
-    assert at("ring").colour == "red" and at("ring").shape in ("circle", "octagon")
-    assert at("triangle").shape == "triangle"
-    assert at("yield").shape == "inverted_triangle"
+    for name in ("ring", "triangle", "yield", "octagon"):
+        assert at(name).colour == "red", name
     assert at("diamond").colour == "yellow" and at("diamond").shape == "diamond"
     for d in dets:
         assert d.class_id == -1 and 0.0 <= d.candidate_score <= 1.0
 
 
-def test_classify_shape_on_ideal_polygons():
-    tri = np.array([[0, 100], [116, 100], [58, 0]], np.int32)
-    inv = np.array([[0, 0], [116, 0], [58, 100]], np.int32)
-    dia = np.array([[50, 0], [100, 50], [50, 100], [0, 50]], np.int32)
-    circ = cv2.ellipse2Poly((50, 50), (50, 50), 0, 0, 360, 5)
-    assert classify_shape(tri)[0] == "triangle" and classify_shape(tri)[1] > 0.5
-    assert classify_shape(inv)[0] == "inverted_triangle"
-    assert classify_shape(dia)[0] == "diamond"
-    assert classify_shape(circ, ("circle", "triangle"))[0] == "circle"
-    square = np.array([[0, 0], [100, 0], [100, 100], [0, 100]], np.int32)
-    assert classify_shape(square, ("circle",))[1] < 0.3  # a rectangle is nobody's sign here
+def test_stacked_signs_get_a_candidate_each():
+    """Two rings touching on one pole make one tall blob: each end becomes a candidate of its own."""
+    img = _background(seed=11)
+    top = draw_ring(img, 400, 300, 24)
+    cv2.rectangle(img, (390, 322), (410, 330), RED, -1)  # the rims touch
+    bottom = draw_ring(img, 400, 350, 24)
+    dets = Detector()(img)
+    for box in (top, bottom):
+        assert max(iou(d.box, box) for d in dets) >= 0.6
+
+
+def test_ring_inside_frames_a_sign_merged_with_red_surroundings():
+    """A ring touching a red facade: its white inside, grown to the rim, still frames it."""
+    img = _background(seed=12)
+    cv2.rectangle(img, (200, 100), (700, 276), (40, 40, 170), -1)  # red brick above the sign
+    box = draw_ring(img, 400, 300, 28)
+    dets = Detector()(img)
+    assert max(iou(d.box, box) for d in dets) >= 0.6
+
+
+def test_yellow_without_a_white_border_is_not_a_priority_sign():
+    img = _background(seed=13)
+    cv2.circle(img, (300, 300), 20, YELLOW, -1)  # a yellow blob in clutter: a leaf, a lamp
+    box = draw_diamond(img, 700, 300, 34)
+    yellow = [d for d in Detector()(img) if d.colour == "yellow"]
+    assert max(iou(d.box, box) for d in yellow) >= 0.6
+    assert all(d.box[2] < 500 or d.box[0] > 500 for d in yellow)  # nothing at the blob
 
 
 @pytest.mark.parametrize("frame", [
@@ -223,26 +231,26 @@ def test_detector_speed_is_reported_not_asserted_tightly(scene):
 
 # -- recognizer with a stand-in classifier --------------------------------------------------------
 class FakeClassifier:
-    """Answers a fixed class per candidate colour; counts calls to prove batching."""
+    """Answers a fixed class per candidate colour; counts calls to prove batching. No box head."""
 
     def __init__(self, by_colour: dict[str, tuple[int, float]]):
         self.pre = Preprocessing()
         self.by_colour = by_colour
         self.calls = 0
         self.batch_sizes: list[int] = []
-        self.detector = Detector()
 
-    def classify(self, crops):
+    def classify_boxes(self, frame, boxes):
         self.calls += 1
-        self.batch_sizes.append(len(crops))
+        self.batch_sizes.append(len(boxes))
         ids, scores = [], []
-        for c in crops:
+        for x1, y1, x2, y2 in boxes:
+            c = frame[int(y1):int(y2) + 1, int(x1):int(x2) + 1]
             b, g, r = (float(v) for v in np.asarray(c, np.float32).reshape(-1, 3).mean(0))
             colour = "blue" if b > r + 20 else ("yellow" if g > b + 40 and r > b + 40 else "red")
             cid, s = self.by_colour.get(colour, (-1, 0.0))
             ids.append(cid)
             scores.append(s)
-        return np.array(ids), np.array(scores, np.float32), None
+        return np.array(ids), np.array(scores, np.float32), None, np.asarray(boxes, np.float32)
 
 
 def test_recognizer_classifies_in_one_batch_and_fills_classes(scene):
@@ -326,7 +334,8 @@ def test_recognizer_config_validates():
 
 
 # -- GTSDB regression -----------------------------------------------------------------------------
-CANDIDATE_RECALL_FLOOR_60 = 0.65  # measured 0.700 (63 of 90 signs) on the first 60 scenes; see docs/DETECTOR.md
+# measured 0.678 (61 of 90 signs) on the first 60 scenes, at IoU >= 0.6 before the box head re-frames
+CANDIDATE_RECALL_FLOOR_60 = 0.62
 
 
 @pytest.mark.data
@@ -341,3 +350,31 @@ def test_candidate_recall_on_first_60_gtsdb_scenes(gtsdb_dir: Path):
     r = candidate_recall(cands, gts)
     assert r["all"]["recall"] >= CANDIDATE_RECALL_FLOOR_60, r["all"]
     assert r["candidates_per_image"] <= DetectorConfig().max_candidates
+
+
+class FakeGate:
+    """P(sign) from the candidate's position: a stand-in for the gate CNN."""
+
+    def __init__(self) -> None:
+        self.pre = Preprocessing(size=20, contrast="stretch")
+        self.class_ids = np.array([-1, 1])
+        self.seen = 0
+
+    def predict_proba(self, x):
+        self.seen += len(x)
+        p = np.linspace(0.02, 0.98, len(x), dtype=np.float32)
+        return np.stack([1 - p, p], axis=1)
+
+
+def test_gate_floor_skips_only_candidates_that_could_never_be_accepted(scene):
+    """score = P(sign) x confidence <= P(sign): not classifying below the lowest threshold changes nothing."""
+    img, _ = scene
+    cfg = RecognizerConfig(min_score=0.6, route_min_score={"blue": 0.7}, consistency="none", gate_min=0.05)
+    assert cfg.gate_floor() == 0.6
+    fake = FakeClassifier({"blue": (38, 0.99), "red": (2, 0.95), "yellow": (12, 0.97)})
+    rec = Recognizer(Detector(), fake, cfg, gate=FakeGate())
+    everything = rec.filter(rec.classify_all(img))  # classifies all candidates the gate scores >= 0.05
+    skipped = rec(img)  # the live path: classifies only those scoring >= 0.6
+    assert [(d.box, d.class_id, d.score) for d in skipped] == [(d.box, d.class_id, d.score) for d in everything]
+    assert fake.batch_sizes[1] < fake.batch_sizes[0]
+    assert all(d.score <= 0.99 for d in skipped)

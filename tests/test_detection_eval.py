@@ -22,10 +22,11 @@ class _FakeClassifier:
         self.path = Path("fake.tflite")
         self.pre = Preprocessing()
 
-    def classify(self, crops):
+    def classify_boxes(self, frame, boxes):
+        crops = [frame[int(b[1]):int(b[3]) + 1, int(b[0]):int(b[2]) + 1] for b in boxes]
         n = len(crops)
         scores = np.array([min(0.99, 0.5 + float(np.asarray(c).std()) / 100) for c in crops], np.float32)
-        return np.full(n, 2), scores, np.zeros((n, 43), np.float32)
+        return np.full(n, 2), scores, np.zeros((n, 43), np.float32), np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
 def test_read_gt(tmp_path):
@@ -40,11 +41,13 @@ def test_read_gt(tmp_path):
         read_gt(p)
 
 
-def test_folds_interleave_and_cover():
+def test_folds_are_contiguous_blocks_that_cover():
     names = [f"{i:05d}.jpg" for i in range(0, 40, 2)]
-    f = fold_of(names, 5)
+    f = fold_of(names[::-1], 5)  # the order given does not matter, the sorted names do
     assert sorted(set(f.values())) == [0, 1, 2, 3, 4]
-    assert [f[n] for n in sorted(names)[:6]] == [0, 1, 2, 3, 4, 0]
+    assert [f[n] for n in sorted(names)] == [k for k in range(5) for _ in range(4)]
+    sizes = np.bincount(list(fold_of([f"{i}" for i in range(23)], 5).values()))
+    assert sizes.max() - sizes.min() <= 1
 
 
 def test_cross_validation_picks_thresholds_without_the_held_out_fold():
@@ -76,7 +79,7 @@ def test_eval_detection_writes_all_files(gtsdb_dir: Path, tmp_path: Path, monkey
     monkeypatch.setattr(rc, "Classifier", _FakeClassifier)
     out = tmp_path / "out"
     code = main(["eval-detection", "--scenes", str(scenes), "--gt", str(gtsdb_dir / "gt.txt"), "--out", str(out),
-                 "--model", "fake.tflite"])
+                 "--model", "fake.tflite", "--gate", "none"])
     assert code == 0
     assert (out / "report.json").is_file() and (out / "pr_curves.png").stat().st_size > 1000
     assert list(out.glob("scene_*.png"))
@@ -118,20 +121,46 @@ def test_eval_detection_bad_folder_is_a_clear_error(tmp_path):
                  "--out", str(tmp_path / "o")]) == 2
 
 
-def test_background_mining_skips_signs():
-    from realtime.detect import Detector
+def test_gate_mining_labels_candidates_by_overlap_and_fold(tmp_path):
+    """Every detector candidate and jittered ground-truth box becomes a gate input with its best IoU."""
+    import cv2
+
     from tests.test_detect import synthetic_scene
-    from training.mine_background import background_candidates
+    from training.gate import GATE_PRE, JITTERS, mine
 
-    img, gt = synthetic_scene()
-    det = Detector()
-    boxes = np.array(list(gt.values()), float)
-    for d in background_candidates(img, det, boxes):
-        assert all(_iou(d.box, b) < 0.1 for b in boxes)
-    assert len(background_candidates(img, det, np.zeros((0, 4)))) == len(det(img))
+    scenes = tmp_path / "images"
+    scenes.mkdir()
+    lines = []
+    for i in range(3):
+        img, gt = synthetic_scene(seed=i)
+        cv2.imwrite(str(scenes / f"{i:05d}.png"), img)
+        x1, y1, x2, y2 = gt["blue"]
+        lines.append(f"{i:05d}.png;{x1};{y1};{x2};{y2};38")
+    (tmp_path / "gt.txt").write_text("\n".join(lines) + "\n")
+    m = mine(str(scenes), str(tmp_path / "gt.txt"), folds=3)
+    assert m.x.shape[1:] == GATE_PRE.input_shape and m.x.dtype == np.uint8
+    assert len(m.x) == len(m.iou) == len(m.fold) == len(m.scene) == len(m.kind)
+    assert sorted(set(m.fold.tolist())) == [0, 1, 2] and m.names == ["00000.png", "00001.png", "00002.png"]
+    jittered = m.kind == 1
+    assert jittered.sum() == 3 * JITTERS and m.iou[jittered].min() > 0.4
+    cands = m.kind == 0
+    assert (m.iou[cands] >= 0.6).any() and (m.iou[cands] < 0.25).any()  # the sign, and clutter
 
 
-def _iou(a, b):
-    from realtime.types import iou
+def test_track_scoring_by_hand():
+    from training.track_eval import score_tracks
 
-    return iou(tuple(a), tuple(b))
+    truth = [{"frame": f, "signs": [{"box": [10, 10, 30, 30], "class_id": 1, "sign_id": 0},
+                                     {"box": [100, 10, 120, 30], "class_id": 13, "sign_id": 1}]} for f in range(4)]
+    truth.append({"frame": 4, "signs": [{"box": [200, 50, 220, 70], "class_id": 38, "sign_id": 2}]})
+
+    def ev(frame, box, cid, track, confirmed=True):
+        return {"frame": frame, "box": box, "class_id": cid, "track_id": track, "confirmed": confirmed}
+
+    events = [ev(f, [11, 11, 31, 31], 1 if f else 2, 7) for f in range(4)]  # sign 0: mostly class 1
+    events += [ev(f, [101, 10, 121, 30], 14, 8) for f in range(4)]  # sign 1 found, wrong class
+    events += [ev(2, [300, 300, 320, 320], 5, 9, confirmed=False)]  # unconfirmed: ignored
+    events += [ev(3, [400, 300, 420, 320], 5, 10)]  # confirmed, overlaps nothing: false
+    r = score_tracks(events, truth)
+    assert r["signs"] == 3 and r["found_right_class"] == 1 and r["missed"] == [1, 2]
+    assert r["confirmed_tracks"] == 3 and r["false_tracks"] == 1 and r["false_track_ids"] == [10]

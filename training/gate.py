@@ -1,0 +1,198 @@
+"""``python -m training train-gate``: the small CNN that decides which detector candidates are signs.
+
+The detector proposes ~150 candidates a frame to keep its recall; classifying each with the
+recognizer (~0.5 ms a crop) would cost more than the whole frame budget. The gate looks at a
+20x20 crop of each candidate (~0.02 ms) and passes the few that may be signs on.
+
+It learns what a sign is from GTSRB (every class, framed loosely the way the detector frames)
+and what clutter is from the detector's own candidates on GTSDB scenes that overlap no sign: red
+cars, brake lights, brick, foliage, sky, and the signs outside the 43 classes. Because those
+scenes are also what the system is scored on, one gate is trained per fold of the scenes
+(contiguous blocks of the sorted names; neighbouring scenes often show the same street), each
+without its own fold's scenes; ``eval-detection`` scores every fold with the gate that never
+saw it. The gate shipped for users is trained on all scenes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.card import ModelCard, sha256
+from realtime.detect import Detector
+from realtime.preprocess import Preprocessing, normalise_stack, sample_boxes, to_input
+from training import augment, datasets
+from training.detection_eval import FOLDS, fold_of, list_scenes, read_gt
+from training.detmetrics import iou_matrix
+
+GATE_PRE = Preprocessing(size=20, contrast="stretch")
+GATE_CLASSES = [{"id": -1, "name": "background"}, {"id": 1, "name": "sign"}]
+POSITIVE_IOU = 0.5  # a candidate the recognizer's box head can re-frame to IoU >= 0.6
+NEGATIVE_IOU = 0.25  # clearly not framing a sign; candidates in between teach nothing clear
+JITTERS = 6  # extra positives per ground-truth sign: its box, framed a little off
+
+
+@dataclass
+class Mined:
+    """Gate inputs from scenes: normalised crops, best IoU with a sign, and the scene's fold."""
+
+    x: np.ndarray  # (N, S, S, C) uint8, as the gate sees them
+    iou: np.ndarray  # (N,) float32
+    fold: np.ndarray  # (N,) int
+    scene: np.ndarray  # (N,) int, index into names
+    kind: np.ndarray  # (N,) 0 = detector candidate, 1 = jittered ground truth
+    names: list[str]
+
+
+def mine(scenes_dir: str, gt_path: str, detector: Detector | None = None, pre: Preprocessing = GATE_PRE,
+         folds: int = FOLDS, seed: int = 0) -> Mined:
+    """Every detector candidate of every scene, plus jittered ground-truth boxes, as gate inputs."""
+    detector = detector or Detector()
+    scenes = list_scenes(scenes_dir)
+    gts = read_gt(gt_path)
+    fold = fold_of([p.name for p in scenes], folds)
+    rng = np.random.default_rng(seed)
+    xs, ious, fs, ss, ks = [np.zeros((0, *pre.input_shape), np.uint8)], [], [], [], []
+    for i, path in enumerate(scenes):
+        img = cv2.imread(str(path))
+        if img is None:
+            raise ValueError(f"cannot read image {path}")
+        boxes = np.array([d.box for d in detector(img)], np.float32).reshape(-1, 4)
+        gt = gts.get(path.name)
+        gt_boxes = gt.boxes if gt is not None else np.zeros((0, 4))
+        jit = _jitter(gt_boxes, JITTERS, rng)
+        both = np.concatenate([boxes, jit])
+        kind = np.r_[np.zeros(len(boxes), np.int8), np.ones(len(jit), np.int8)]
+        best = iou_matrix(both, gt_boxes).max(axis=1) if len(gt_boxes) else np.zeros(len(both))
+        xs.append(normalise_stack(sample_boxes(img, both, pre.size, pre.margin), pre))
+        ious.append(best.astype(np.float32))
+        fs.append(np.full(len(both), fold[path.name], np.int64))
+        ss.append(np.full(len(both), i, np.int64))
+        ks.append(kind)
+    return Mined(np.concatenate(xs), np.concatenate(ious), np.concatenate(fs), np.concatenate(ss),
+                 np.concatenate(ks), [p.name for p in scenes])
+
+
+def _jitter(boxes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` copies of each box, rescaled (0.85-1.25) and shifted (+-15% of its size)."""
+    if not len(boxes) or k == 0:
+        return np.zeros((0, 4), np.float32)
+    b = np.repeat(np.asarray(boxes, np.float32), k, axis=0)
+    wh = b[:, 2:] - b[:, :2]
+    c = (b[:, :2] + b[:, 2:]) / 2 + rng.uniform(-0.15, 0.15, (len(b), 2)).astype(np.float32) * wh
+    half = wh * rng.uniform(0.85, 1.25, (len(b), 1)).astype(np.float32) / 2
+    return np.concatenate([c - half, c + half], axis=1)
+
+
+def gtsrb_positives(data: str, pre: Preprocessing = GATE_PRE, copies: int = 1, seed: int = 0) -> np.ndarray:
+    """GTSRB signs framed the way detector candidates are (the augmentation's loose framing)."""
+    ds = datasets.load(data)
+    rng = np.random.default_rng(seed)
+    aug = augment.AugmentConfig(loose_p=0.6, occlude_p=0.1)
+    out = [augment.batch(ds.images, ds.rois, pre, aug, rng) for _ in range(copies)]
+    return np.concatenate(out)
+
+
+def train_one(pos_extra: np.ndarray, mined: Mined, train_mask: np.ndarray, epochs: int = 6, seed: int = 0,
+              verbose: int = 0):
+    """A gate fitted on GTSRB positives and the mined crops selected by ``train_mask``."""
+    import keras
+
+    from training import net
+
+    keras.utils.set_random_seed(seed)
+    pos = train_mask & (mined.iou >= POSITIVE_IOU)
+    neg = train_mask & (mined.iou < NEGATIVE_IOU)
+    x = np.concatenate([pos_extra, mined.x[pos], mined.x[neg]])
+    y = np.r_[np.ones(len(pos_extra) + int(pos.sum()), np.int64), np.zeros(int(neg.sum()), np.int64)]
+    # both classes weigh the same in the loss, whatever their counts
+    w = np.where(y == 1, len(y) / (2.0 * max(1, int(y.sum()))), len(y) / (2.0 * max(1, int((1 - y).sum()))))
+    model = net.build_gate(GATE_PRE.input_shape, seed=seed)
+    steps = epochs * int(np.ceil(len(y) / 256))
+    model.compile(optimizer=keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(3e-3, steps),
+                                                   weight_decay=1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.fit(to_input(x), y, sample_weight=w.astype(np.float32), batch_size=256, epochs=epochs, shuffle=True,
+              verbose=verbose)
+    return model
+
+
+def scores(model, x: np.ndarray) -> np.ndarray:
+    """P(sign) for gate inputs (offline, batched)."""
+    from training.train import predict_scores
+
+    return predict_scores(model, to_input(x), batch_size=2048)[:, 1] if len(x) else np.zeros(0, np.float32)
+
+
+def save(model, out_dir: Path, name: str, meta: dict) -> Path:
+    """``name.keras``, ``name.tflite`` and the card; returns the card's path."""
+    import keras
+    import tensorflow as tf
+
+    from training.train import export_tflite
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kp, tp = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
+    model.save(kp)
+    export_tflite(model, tp)
+    card = ModelCard(classes=GATE_CLASSES, preprocessing=GATE_PRE, files={"keras": kp.name, "tflite": tp.name},
+                     sha256={"keras": sha256(kp), "tflite": sha256(tp)},
+                     training={**meta, "params": int(model.count_params()), "keras": keras.__version__,
+                               "tensorflow": tf.__version__},
+                     extra={"role": "gate"})
+    card.save(out_dir / f"{name}.json")
+    return out_dir / f"{name}.json"
+
+
+def recall_at(mined: Mined, s: np.ndarray, mask: np.ndarray, thresholds) -> list[dict]:
+    """For held-out scenes: share of signs with a candidate at IoU >= 0.5 kept by the gate, and
+    candidates kept per scene, at each threshold (detector candidates only, no jittered boxes)."""
+    cand = mask & (mined.kind == 0)
+    n_scenes = len(np.unique(mined.scene[mask])) or 1
+    out = []
+    for t in thresholds:
+        kept = cand & (s >= t)
+        out.append({"threshold": float(t), "kept_per_scene": round(float(kept.sum()) / n_scenes, 2),
+                    "positives_kept": round(float((kept & (mined.iou >= POSITIVE_IOU)).sum())
+                                            / max(1, int((cand & (mined.iou >= POSITIVE_IOU)).sum())), 4)})
+    return out
+
+
+def main(args) -> int:
+    """Fold gates (for honest evaluation) and the shipped gate, with held-out figures in their cards."""
+    t0 = time.time()
+    out = Path(args.out)
+    mined = mine(args.scenes, args.gt, folds=args.folds)
+    print(f"mined {len(mined.iou)} crops from {len(mined.names)} scenes in {time.time() - t0:.0f}s "
+          f"({int((mined.iou >= POSITIVE_IOU).sum())} positive, {int((mined.iou < NEGATIVE_IOU).sum())} negative)",
+          flush=True)
+    extra = gtsrb_positives(args.gtsrb, copies=args.gtsrb_copies)
+    print(f"{len(extra)} GTSRB positives", flush=True)
+    base = {"scenes": str(args.scenes), "gtsrb": str(args.gtsrb), "folds": args.folds,
+            "fold_scheme": "contiguous blocks of the sorted scene names", "epochs": args.epochs,
+            "positive_iou": POSITIVE_IOU, "negative_iou": NEGATIVE_IOU, "jitters": JITTERS,
+            "gtsrb_positives": int(len(extra)), "detector": asdict(Detector().config)}
+    thresholds = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+    held = np.zeros(len(mined.iou), np.float32)
+    for k in range(args.folds):
+        test = mined.fold == k
+        model = train_one(extra, mined, ~test, args.epochs, seed=k)
+        held[test] = scores(model, mined.x[test])
+        r = recall_at(mined, held, test, thresholds)
+        save(model, out / "folds", f"gate_fold{k}", {**base, "fold": k, "trained_on_folds": [
+            j for j in range(args.folds) if j != k], "held_out": r})
+        print(f"fold {k}: " + ", ".join(f"t={x['threshold']}: keeps {x['kept_per_scene']}/scene, "
+                                        f"{x['positives_kept']:.3f} of positives" for x in r), flush=True)
+    pooled = recall_at(mined, held, np.ones(len(held), bool), thresholds)
+    model = train_one(extra, mined, np.ones(len(mined.iou), bool), args.epochs, seed=args.folds)
+    card = save(model, out, "gate", {**base, "trained_on_folds": list(range(args.folds)),
+                                     "cross_validated": pooled})
+    print("pooled held-out: " + json.dumps(pooled))
+    print(f"wrote {card} and {args.folds} fold gates in {out / 'folds'} ({time.time() - t0:.0f}s)")
+    return 0
