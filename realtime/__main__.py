@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="detect, recognise and track signs on a camera, video, folder or stream")
     r.add_argument("source", help="camera index (0), video file, image folder, image file or stream URL")
     r.add_argument("--model", default=None, help="model (.tflite/.keras/.json); default: the shipped one")
+    r.add_argument("--gate", default=None, help="candidate gate model; default: the shipped one; 'none' "
+                   "classifies every candidate (slower)")
     r.add_argument("--backend", default="litert", choices=("litert", "tf-function", "keras-predict"))
     r.add_argument("--output", default=None, metavar="FILE.mp4", help="annotated video (same size and fps)")
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
@@ -88,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     try:
         times = StageTimes()
-        recognize = build_recognizer(args.model, args.backend, args.recognizer, times)
+        recognize = build_recognizer(args.model, args.backend, args.recognizer, times, gate=args.gate)
     except BaseException:
         source.close()
         raise

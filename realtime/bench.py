@@ -22,7 +22,7 @@ from realtime.pipeline import Recognize, RunOptions, StageTimes, build_recognize
 from realtime.source import open_source
 
 BATCHES = (1, 8, 32)
-STAGES = ("decode", "detect", "classify", "recognize", "track", "draw", "encode")
+STAGES = ("decode", "detect", "gate", "classify", "recognize", "track", "draw", "encode")
 
 
 def decode_pass(spec: str, frames: int) -> tuple[float, float, int, float]:
@@ -53,33 +53,40 @@ def pipeline_pass(spec: str, frames: int, recognize, times: StageTimes, output: 
     return summary
 
 
-def backend_table(model: str | None, backends: list[str], seed: int = 0) -> dict[str, dict]:
-    """ms per ``classify`` call (preprocessing included) per backend and batch size; errors as text."""
+def backend_table(model: str | None, backends: list[str], seed: int = 0, gate: str | None = None) -> dict[str, dict]:
+    """ms per batched call (preprocessing of a frame's boxes included) per backend and batch size;
+    the gate's LiteRT model as one more row; errors as text."""
     from realtime.card import ModelError
-    from realtime.classifier import Classifier
+    from realtime.classifier import DEFAULT_GATE, Classifier
 
     rng = np.random.default_rng(seed)
-    crops = [rng.integers(0, 256, (int(s), int(s), 3), dtype=np.uint8) for s in rng.integers(20, 120, 32)]
+    frame = rng.integers(0, 256, (800, 1360, 3), dtype=np.uint8)
+    side = rng.integers(16, 120, 32)
+    x, y = rng.integers(0, 1360 - 120, 32), rng.integers(0, 800 - 120, 32)
+    boxes = np.stack([x, y, x + side, y + side], axis=1).astype(np.float32)
+    rows = [(b, model, b) for b in backends]
+    if gate != "none" and (gate is not None or DEFAULT_GATE.is_file()):
+        rows.append(("gate (LiteRT)", gate or DEFAULT_GATE, "litert"))
     table: dict[str, dict] = {}
-    for backend in backends:
+    for name, path, backend in rows:
         try:
-            clf = Classifier(model, backend=backend)
+            clf = Classifier(path, backend=backend)
         except (ModelError, ImportError) as exc:
-            table[backend] = {"error": str(exc)}
+            table[name] = {"error": str(exc)}
             continue
         row = {}
         reps = 5 if backend == "keras-predict" else 40
         for b in BATCHES:
-            batch = crops[:b]
+            batch = boxes[:b]
             for _ in range(3):
-                clf.classify(batch)
+                clf.classify_boxes(frame, batch)
             runs = []
             for _ in range(reps):
                 t0 = time.perf_counter()
-                clf.classify(batch)
+                clf.classify_boxes(frame, batch)
                 runs.append((time.perf_counter() - t0) * 1000.0)
             row[f"batch_{b}_ms"] = round(statistics.median(runs), 3)
-        table[backend] = row
+        table[name] = row
     return table
 
 

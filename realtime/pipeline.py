@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,43 +65,39 @@ class StageTimes:
         return {k: round(v / max(frames or self.count[k], 1), 3) for k, v in self.total.items()}
 
 
-class TimedDetector:
-    """Wraps a detector so its time is booked under ``detect`` (the recognizer stays unaware)."""
+class Timed:
+    """Wraps one stage object so each call of its ``method`` is booked under ``stage``.
 
-    def __init__(self, detector: Callable, times: StageTimes) -> None:
-        self._inner, self._times = detector, times
+    The recognizer stays unaware of timing: it calls ``detector(frame)``, ``gate.predict_proba``
+    and ``classifier.classify_boxes`` as usual.
+    """
 
-    def __call__(self, frame: np.ndarray):
-        t0 = time.perf_counter()
-        out = self._inner(frame)
-        self._times.add("detect", (time.perf_counter() - t0) * 1000.0)
-        return out
+    def __init__(self, inner, times: StageTimes, stage: str, method: str = "__call__") -> None:
+        self._inner, self._times, self._stage, self._method = inner, times, stage, method
 
     def __getattr__(self, name: str):
-        return getattr(self._inner, name)
+        attr = getattr(self._inner, name)
+        if name != self._method:
+            return attr
 
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = attr(*args, **kwargs)
+            self._times.add(self._stage, (time.perf_counter() - t0) * 1000.0)
+            return out
 
-class TimedClassifier:
-    """Wraps a ``Classifier`` so each batched ``classify`` call is booked under ``classify``."""
+        return timed
 
-    def __init__(self, classifier, times: StageTimes) -> None:
-        self._inner, self._times = classifier, times
-
-    def classify(self, crops):
-        t0 = time.perf_counter()
-        out = self._inner.classify(crops)
-        self._times.add("classify", (time.perf_counter() - t0) * 1000.0)
-        return out
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
+    def __call__(self, *args, **kwargs):
+        return self.__getattr__("__call__")(*args, **kwargs)
 
 
 def build_recognizer(model: str | None = None, backend: str = "litert", factory: str | None = None,
-                     times: StageTimes | None = None) -> Recognize:
-    """The shipped recognizer (colour/shape detector + CNN), or ``factory`` = "module:function".
+                     times: StageTimes | None = None, gate: str | None = None) -> Recognize:
+    """The shipped recognizer (colour/shape detector, gate, CNN), or ``factory`` = "module:function".
 
-    A factory is called with ``model=`` and must return a callable ``frame -> list[Detection]``; it
+    ``gate`` picks a gate model (default: the shipped one; "none" classifies every candidate). A
+    factory is called with ``model=`` and must return a callable ``frame -> list[Detection]``; it
     lets users plug in another detector and lets tests run the CLI without a trained model.
     """
     if factory:
@@ -110,16 +107,21 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
         except (ImportError, AttributeError) as exc:
             raise OutputError(f"cannot load recognizer {factory!r}: {exc}") from None
         return fn(model=model)
-    from realtime.classifier import Classifier  # lazy: LiteRT/TensorFlow load only when needed
+    from realtime.classifier import DEFAULT_GATE, Classifier  # lazy: LiteRT/TensorFlow load only when needed
     from realtime.detect import Detector
     from realtime.recognize import Recognizer
 
     classifier = Classifier(model, backend=backend)
     classifier.warm_up()  # every batch size allocated now: no memory steps or frame stalls mid-run
+    gate_model = None
+    if gate != "none" and (gate is not None or DEFAULT_GATE.is_file()):
+        gate_model = Classifier(gate or DEFAULT_GATE, backend="litert" if backend == "litert" else backend)
+        gate_model.warm_up()
     detector = Detector()
-    if times is not None:
-        return Recognizer(TimedDetector(detector, times), TimedClassifier(classifier, times))
-    return Recognizer(detector, classifier)
+    if times is None:
+        return Recognizer(detector, classifier, gate=gate_model)
+    return Recognizer(Timed(detector, times, "detect"), Timed(classifier, times, "classify", "classify_boxes"),
+                      gate=None if gate_model is None else Timed(gate_model, times, "gate", "predict_proba"))
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -248,6 +250,7 @@ class RunOptions:
     progress: bool = True
     draw: bool | None = None  # None: draw only when something shows or stores the frames
     quiet: bool = False  # no summary on stdout
+    overlap: bool = True  # propose for the next frame while this one is classified (split recognizers)
 
 
 def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
@@ -304,10 +307,60 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     t_start = time.perf_counter()
     t_last = t_start
     reason = "end of source"
+    # Recognizers that split into propose (detector + gate) and finish (classifier + rejection) let
+    # the next frame's proposals run on the other core while this frame is classified and drawn.
+    split = opts.overlap and callable(getattr(recognize, "propose", None)) and callable(
+        getattr(recognize, "finish", None))
+    pool = ThreadPoolExecutor(1, thread_name_prefix="propose") if split else None
+    pending = None  # (frame, image, future proposal) of the frame proposed last
+
+    def complete(frame, img: np.ndarray, dets_or_future, t1: float) -> None:
+        """Everything after recognition for one frame: track, draw, write, log."""
+        nonlocal video, best_count, best_img, show, reason, fps, t_last
+        dets = recognize.finish(img, dets_or_future.result()) if split else dets_or_future
+        t2 = time.perf_counter()
+        if tracker is None:
+            dets = [dataclasses.replace(d, confirmed=True) for d in dets if d.class_id >= 0]
+        else:
+            dets = tracker.update(dets, frame.index)
+        t3 = time.perf_counter()
+        alerts.update(dets, frame.t)
+        if draw:
+            painter(img, dets, fps=fps, stages_ms=_hud_stages(times), alerts=alerts)
+        t4 = time.perf_counter()
+        if out_path is not None:
+            if video is None:
+                video = VideoOut(out_path, source.fps or (2.0 if stills else 30.0), (img.shape[1], img.shape[0]))
+            video.write(img)
+        t5 = time.perf_counter()
+        events.write(frame.name, frame.index, frame.t, dets)
+        summary.add(frame.index, frame.t, dets)
+        if snap_path is not None:
+            n = sum(d.confirmed for d in dets)
+            if n > best_count:
+                best_count, best_img = n, img.copy()
+        t6 = time.perf_counter()
+        times.add("recognize", (t2 - t1) * 1000.0)
+        times.add("track", (t3 - t2) * 1000.0)
+        times.add("draw", (t4 - t3) * 1000.0)
+        times.add("write", (t5 - t4) * 1000.0)
+        times.add("events", (t6 - t5) * 1000.0)
+        if show:
+            show = _show(img, stop, frame.name)
+            if stop.is_set():
+                reason = "quit"
+        now = time.perf_counter()
+        inst = 1.0 / max(now - t_last, 1e-6)
+        fps = inst if fps is None else fps + 0.1 * (inst - fps)
+        t_last = now
+        if bar is not None:
+            bar.update(1)
+
+    taken = 0
     try:
         with stop_on_signals(stop):
             while not stop.is_set():
-                if opts.max_frames is not None and summary.frames >= opts.max_frames:
+                if opts.max_frames is not None and taken >= opts.max_frames:
                     reason = "max frames"
                     break
                 t0 = time.perf_counter()
@@ -317,54 +370,28 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
                     if source.ended:
                         break
                     continue  # live source between frames: look at the stop flag again
+                taken += 1
                 times.add("wait", (t1 - t0) * 1000.0)
                 times.add("decode", frame.decode_ms)
                 # Gray, BGRA, 16-bit or float frames (custom sources, odd cameras) become 8-bit BGR once
                 # here, so the recognizer, the painter (putText needs 8-bit), the encoder (drops frames
                 # that are not 3-channel) and the snapshot all see the same image.
                 img = np.ascontiguousarray(as_bgr8(frame.image))
-                dets = recognize(img)
-                t2 = time.perf_counter()
-                if tracker is None:
-                    dets = [dataclasses.replace(d, confirmed=True) for d in dets if d.class_id >= 0]
-                else:
-                    dets = tracker.update(dets, frame.index)
-                t3 = time.perf_counter()
-                alerts.update(dets, frame.t)
-                if draw:
-                    painter(img, dets, fps=fps, stages_ms=_hud_stages(times), alerts=alerts)
-                t4 = time.perf_counter()
-                if out_path is not None:
-                    if video is None:
-                        video = VideoOut(out_path, source.fps or (2.0 if stills else 30.0),
-                                         (img.shape[1], img.shape[0]))
-                    video.write(img)
-                t5 = time.perf_counter()
-                events.write(frame.name, frame.index, frame.t, dets)
-                summary.add(frame.index, frame.t, dets)
-                if snap_path is not None:
-                    n = sum(d.confirmed for d in dets)
-                    if n > best_count:
-                        best_count, best_img = n, img.copy()
-                t6 = time.perf_counter()
-                times.add("recognize", (t2 - t1) * 1000.0)
-                times.add("track", (t3 - t2) * 1000.0)
-                times.add("draw", (t4 - t3) * 1000.0)
-                times.add("write", (t5 - t4) * 1000.0)
-                times.add("events", (t6 - t5) * 1000.0)
-                if show:
-                    show = _show(img, stop, frame.name)
-                    if stop.is_set():
-                        reason = "quit"
-                now = time.perf_counter()
-                inst = 1.0 / max(now - t_last, 1e-6)
-                fps = inst if fps is None else fps + 0.1 * (inst - fps)
-                t_last = now
-                if bar is not None:
-                    bar.update(1)
+                if not split:
+                    complete(frame, img, recognize(img), t1)
+                    continue
+                future = pool.submit(recognize.propose, img)
+                if pending is not None:
+                    complete(*pending, time.perf_counter())
+                pending = (frame, img, future)
             else:
                 reason = reason if reason == "quit" else "stopped (signal)"
+            if pending is not None:  # the last frame proposed: finish it before the outputs close
+                complete(*pending, time.perf_counter())
+                pending = None
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         elapsed = time.perf_counter() - t_start
         # Every step runs even when one fails (a full disk fails the log, not the video): the
         # first failure is raised afterwards, unless an exception is already on its way out.
@@ -412,7 +439,7 @@ def _imwrite(path: Path, img: np.ndarray) -> bool:
 
 
 def _hud_stages(times: StageTimes) -> dict[str, float]:
-    keys = ("decode", "detect", "classify", "recognize", "track", "draw", "write")
+    keys = ("decode", "detect", "gate", "classify", "recognize", "track", "draw", "write")
     return {k: times.smooth[k] for k in keys if k in times.smooth}
 
 

@@ -1,11 +1,13 @@
-"""Stages 1 + 2 together: detector candidates, one batched CNN call per frame, and rejection of non-signs.
+"""Stages 1 + 2 together: detector candidates, the gate, one batched recognizer call, and rejection.
 
-A CNN trained only on the 43 sign classes still names a class for a red car or a brake light,
-often confidently. Three cheap checks stand between that and a false alarm: a confidence threshold
-per detector route, consistency between how the detector found the candidate (colour route,
-outline) and what the catalogue says the predicted class looks like (a blue disc cannot be a red
-triangle), and design checks of single classes on the frame (no entry needs its white bar).
-Thresholds are chosen by cross-validation over GTSDB scenes (see docs/DETECTOR.md).
+The detector proposes ~150 candidates a frame. The gate (a tiny CNN, one batched call over all of
+them) keeps the few that may be signs; the recognizer (one batched call over those) names the
+class and re-frames the box with its box head. A detection's score is P(sign) from the gate times
+the recognizer's confidence in its class. Then rejection: a threshold per detector route,
+consistency between how the detector found the candidate (colour route, outline) and what the
+catalogue says the class looks like (a blue disc cannot be a red triangle), and design checks of
+single classes on the frame (no entry needs its white bar). Thresholds are chosen by
+cross-validation over GTSDB scenes (see docs/DETECTOR.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 
 from realtime.classes import CLASSES, NUM_CLASSES
-from realtime.preprocess import as_bgr8, crop
+from realtime.preprocess import as_bgr8, prepare_boxes
 from realtime.types import Detection, iou
 
 CONSISTENCY = ("none", "colour", "shape")  # what must agree; "shape" checks colour and outline
@@ -41,16 +43,26 @@ class RecognizerConfig:
     consistency: str = "colour"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
+    gate_min: float = 0.1  # candidates the gate scores below this are not classified at all
+    dedupe_iou: float = 0.5  # two accepted boxes overlapping this much are one sign
 
     def __post_init__(self) -> None:
         if self.consistency not in CONSISTENCY:
             raise ValueError(f"unknown consistency mode {self.consistency!r}; expected one of {CONSISTENCY}")
-        for v in (self.min_score, *self.route_min_score.values()):
+        for v in (self.min_score, self.gate_min, *self.route_min_score.values()):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"score threshold {v} out of range 0..1")
 
     def threshold(self, route: str) -> float:
         return self.route_min_score.get(route, self.min_score)
+
+    def gate_floor(self) -> float:
+        """The gate score below which a candidate cannot be accepted, whatever its class.
+
+        A detection's score is P(sign) x confidence <= P(sign): skipping candidates the gate scores
+        below the lowest threshold changes no result and saves their classification.
+        """
+        return max(self.gate_min, min([self.min_score, *self.route_min_score.values()]))
 
 
 def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_width: float = 24.0) -> bool:
@@ -100,34 +112,68 @@ def detection_record(source: str, frame: int, det: Detection, label: str) -> dic
 
 
 class Recognizer:
-    """Frame in, accepted sign detections out (class id and confidence filled in)."""
+    """Frame in, accepted sign detections out (class id, confidence and refined box filled in).
 
-    def __init__(self, detector, classifier, config: RecognizerConfig | None = None, **overrides) -> None:
+    ``gate`` is optional: without one every candidate goes to the classifier (slower, and the
+    thresholds must then carry all of the rejection).
+    """
+
+    def __init__(self, detector, classifier, config: RecognizerConfig | None = None, gate=None,
+                 **overrides) -> None:
         self.detector = detector
         self.classifier = classifier
+        self.gate = gate
         self.config = replace(config or RecognizerConfig(), **overrides)
 
     def classify_all(self, frame: np.ndarray) -> list[Detection]:
-        """Every candidate of a frame with the CNN's class and score, before any rejection."""
+        """Every candidate the gate passes, with class, score and refined box, before any rejection."""
         img = as_bgr8(frame)
-        return self.classify_candidates(img, self.detector(img))
+        return self.classify_candidates(img, *self.propose(img))
 
-    def classify_candidates(self, img: np.ndarray, cands: Sequence[Detection]) -> list[Detection]:
-        """Classify given candidates of a BGR frame in one batched call (per-crop calls cost ~10x more).
+    def propose(self, img: np.ndarray) -> tuple[list[Detection], np.ndarray]:
+        """The first half: detector candidates of a BGR frame and the gate's P(sign) for each.
 
-        A class whose design check fails on the crop (see ``DESIGN_CHECKS``) becomes -1.
+        Split from ``finish`` so a video loop can propose for the next frame on one core while it
+        classifies, tracks and draws this one on the other.
+        """
+        cands = self.detector(img)
+        return cands, self.gate_scores(img, cands)
+
+    def finish(self, img: np.ndarray, proposal: tuple[list[Detection], np.ndarray]) -> list[Detection]:
+        """The second half: classify what the gate passed and apply the rejection rule."""
+        return self.filter(self.classify_candidates(img, *proposal, floor=self.config.gate_floor()))
+
+    def gate_scores(self, img: np.ndarray, cands: Sequence[Detection]) -> np.ndarray:
+        """P(sign) of each candidate from the gate (ones without a gate), in one batched call."""
+        if self.gate is None or not cands:
+            return np.ones(len(cands), np.float32)
+        probs = self.gate.predict_proba(prepare_boxes(img, [d.box for d in cands], self.gate.pre))
+        return probs[:, list(self.gate.class_ids).index(1)].astype(np.float32)
+
+    def classify_candidates(self, img: np.ndarray, cands: Sequence[Detection],
+                            gate: np.ndarray | None = None, floor: float | None = None) -> list[Detection]:
+        """Gate, then classify the survivors of a BGR frame in one batched call (per-crop calls cost ~10x more).
+
+        ``gate`` (P(sign) per candidate) skips the gate call when already known; candidates it scores
+        below ``floor`` (default ``gate_min``) are not classified. A class whose design check fails
+        on the refined box (see ``DESIGN_CHECKS``) becomes -1.
         """
         if not cands:
             return []
-        crops = [crop(img, d.box, self.classifier.pre.margin) for d in cands]
-        ids, scores, _ = self.classifier.classify(crops)
+        g = self.gate_scores(img, cands) if gate is None else np.asarray(gate, np.float32)
+        keep = np.flatnonzero(g >= (self.config.gate_min if floor is None else floor))
+        if not len(keep):
+            return []
+        ids, scores, _, boxes = self.classifier.classify_boxes(img, [cands[i].box for i in keep])
+        H, W = img.shape[:2]
         out = []
-        for d, c, s in zip(cands, ids, scores):
+        for i, c, s, b in zip(keep, ids, scores, boxes):
             c = int(c)
+            box = _clip(b, W, H)
             check = DESIGN_CHECKS.get(c) if self.config.design_checks else None
-            if check is not None and not check(img, d.box):
+            if check is not None and not check(img, box):
                 c = -1
-            out.append(replace(d, class_id=c, score=float(s)))
+            out.append(replace(cands[i], box=box, class_id=c, score=float(s * g[i])))
         return out
 
     def accept(self, det: Detection) -> bool:
@@ -139,10 +185,17 @@ class Recognizer:
         """Accepted detections, best first, one per place (two candidates of one sign keep the better)."""
         kept: list[Detection] = []
         for d in sorted((d for d in dets if self.accept(d)), key=lambda d: -d.score):
-            if all(iou(d.box, k.box) < 0.5 for k in kept):
+            if all(iou(d.box, k.box) < self.config.dedupe_iou for k in kept):
                 kept.append(d)
         return kept
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
-        return self.filter(self.classify_all(frame))
+        img = as_bgr8(frame)
+        return self.finish(img, self.propose(img))
 
+
+def _clip(box: Sequence[float], W: int, H: int) -> tuple[float, float, float, float]:
+    """A refined box inside the frame and at least a pixel wide (the box head may overshoot an edge)."""
+    x1 = float(min(max(box[0], 0.0), W - 1))
+    y1 = float(min(max(box[1], 0.0), H - 1))
+    return x1, y1, float(min(max(box[2], x1 + 1), W)), float(min(max(box[3], y1 + 1), H))

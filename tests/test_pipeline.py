@@ -221,3 +221,39 @@ def test_event_writer_and_summary_units(tmp_path: Path) -> None:
     assert (r["frames"], r["fps"], r["signs"], r["detections"]) == (3, 1.5, 2, 3)
     assert r["classes"] == [{"class_id": 14, "label": "Stop", "signs": 2, "detections": 3, "first_t": 0.0,
                              "last_t": 1.0, "first_frame": 0, "last_frame": 1}]
+
+
+class SplitRedBoxes(RedBoxes):
+    """The fake, split like the shipped recognizer: ``propose`` (any thread), then ``finish``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def propose(self, frame: np.ndarray):
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.002)  # long enough for the main thread to get ahead if frames were mixed up
+        return RedBoxes.__call__(self, frame), frame[0, 0].copy()
+
+    def finish(self, frame: np.ndarray, proposal) -> list[Detection]:
+        dets, corner = proposal
+        assert np.array_equal(frame[0, 0], corner)  # the proposal belongs to this frame
+        return dets
+
+
+def test_overlapped_recognition_gives_the_same_outputs_as_plain(tmp_path: Path) -> None:
+    """Proposing frame t+1 while frame t is finished changes speed, not results, and loses no frame."""
+    video = drive_video(tmp_path / "in.mp4", n=25)
+    out = {}
+    for overlap in (False, True):
+        rec = SplitRedBoxes()
+        ev = tmp_path / f"ev_{overlap}.jsonl"
+        s = run(open_source(video), rec, RunOptions(output=tmp_path / f"o_{overlap}.mp4", events=ev, display=False,
+                                                     progress=False, quiet=True, overlap=overlap))
+        assert s["frames"] == 25 and count_frames(tmp_path / f"o_{overlap}.mp4")[0] == 25
+        out[overlap] = [{k: v for k, v in e.items() if k != "t"} for e in read_events(ev)]
+        assert any(name.startswith("propose") for name in rec.threads) == overlap
+    assert out[True] == out[False] and out[True]
+    rec = SplitRedBoxes()
+    s = run(open_source(video), rec, RunOptions(display=False, progress=False, quiet=True, max_frames=7))
+    assert s["frames"] == 7

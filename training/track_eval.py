@@ -1,0 +1,83 @@
+"""``python -m training eval-driveby``: the whole product on a rendered drive-by, scored per sign track.
+
+A driver cares about signs, not frames: was each sign the car passed reported, with the right
+class, and was anything reported that was not there? So the unit here is the track:
+
+* a ground-truth sign (one ``sign_id`` of the renderer) is **found** when a confirmed output track
+  overlaps it (IoU >= 0.5 in at least one frame) and the class that track shows most often while
+  confirmed is the sign's class;
+* a confirmed output track is **false** when it overlaps no ground-truth sign in any frame.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from realtime.types import iou
+
+MATCH_IOU = 0.5
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float = MATCH_IOU) -> dict:
+    """Sign-level recall with the right class, and confirmed false tracks.
+
+    ``events`` are the run's JSON lines (``frame``, ``box``, ``class_id``, ``track_id``,
+    ``confirmed``); ``truth`` the renderer's lines (``frame``, ``signs``: ``box``, ``class_id``,
+    ``sign_id``).
+    """
+    gt_boxes: dict[int, list[tuple[int, tuple, int]]] = defaultdict(list)  # frame -> (sign, box, class)
+    gt_class: dict[int, int] = {}
+    for line in truth:
+        for s in line["signs"]:
+            gt_boxes[int(line["frame"])].append((int(s["sign_id"]), tuple(s["box"]), int(s["class_id"])))
+            gt_class[int(s["sign_id"])] = int(s["class_id"])
+    shown: dict[int, Counter] = defaultdict(Counter)  # track -> classes shown while confirmed
+    hits: dict[int, set[int]] = defaultdict(set)  # track -> signs it overlapped while confirmed
+    for e in events:
+        if not e.get("confirmed") or e.get("track_id") is None:
+            continue
+        t = int(e["track_id"])
+        shown[t][int(e["class_id"])] += 1
+        for sign, box, _ in gt_boxes.get(int(e["frame"]), []):
+            if iou(tuple(e["box"]), box) >= match_iou:
+                hits[t].add(sign)
+    found: dict[int, bool] = {s: False for s in gt_class}
+    for t, signs in hits.items():
+        label = shown[t].most_common(1)[0][0]
+        for s in signs:
+            found[s] |= label == gt_class[s]
+    false_tracks = sorted(t for t in shown if not hits[t])
+    n = len(gt_class)
+    return {"signs": n, "found_right_class": int(sum(found.values())),
+            "recall": (sum(found.values()) / n) if n else None,
+            "missed": sorted(s for s, ok in found.items() if not ok),
+            "confirmed_tracks": len(shown), "false_tracks": len(false_tracks),
+            "false_track_ids": false_tracks,
+            "false_track_classes": {t: shown[t].most_common(1)[0][0] for t in false_tracks}}
+
+
+def main(args) -> int:
+    """Run the shipped system over ``args.video`` (no display), then score its events against ``args.gt``."""
+    from realtime.pipeline import RunOptions, build_recognizer, run
+    from realtime.source import open_source
+
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(args.events) if args.events else Path(tmp) / "events.jsonl"
+        run(open_source(args.video), build_recognizer(args.model),
+            RunOptions(events=events, display=False, progress=False, quiet=True))
+        r = score_tracks(read_jsonl(events), read_jsonl(args.gt))
+    print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
+          f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}")
+    if r["missed"]:
+        print(f"  missed sign ids: {r['missed']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
+    return 0
