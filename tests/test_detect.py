@@ -114,6 +114,13 @@ def test_synthetic_signs_are_found(scene, name):
     assert best >= 0.6, f"{name}: best IoU {best:.2f} among {len(dets)} candidates"
 
 
+def test_achromatic_route_finds_end_of_limit_disc(scene):
+    img, gt = scene
+    dets = [d for d in Detector()(img) if d.colour == "achromatic"]
+    assert max((iou(d.box, gt["end"]) for d in dets), default=0.0) >= 0.6
+    assert not [d for d in Detector(DetectorConfig(achromatic=False))(img) if d.colour == "achromatic"]
+
+
 def test_colours_and_kinds_are_reported(scene):
     img, gt = scene
     dets = Detector()(img)
