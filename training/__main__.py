@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--clahe-clip", type=float, default=8.0, help="CLAHE clip limit")
     t.add_argument("--no-box-head", action="store_true", help="classes only, no box regression output")
     t.add_argument("--box-weight", type=float, default=10.0, help="weight of the box loss against the class loss")
+    t.add_argument("--augment", action="append", default=None, metavar="NAME=VALUE",
+                   help="override an augmentation setting (training/augment.py AugmentConfig), repeatable")
 
     v = sub.add_parser("evaluate", help="KPIs of a model on a labelled set")
     v.add_argument("--data", required=True)
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
             explore(args.data, args.out)
         elif args.cmd == "train":
+            from training.augment import parse_overrides
             from training.train import train
 
             train(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                   augmentation=not args.no_augment, limit_per_class=args.limit_per_class,
                   train_stride=args.train_stride, name=args.name, warmup_epochs=args.warmup_epochs,
                   stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
-                  clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight)
+                  clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight,
+                  augment_overrides=parse_overrides(args.augment))
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 

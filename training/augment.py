@@ -36,6 +36,7 @@ class AugmentConfig:
     fade_min: float = 0.25
     occlude_p: float = 0.2  # a sticker, a branch or a pole across the sign
     occlude_max: float = 0.3  # largest occluder side as a fraction of the crop
+    occluders: int = 1  # up to this many on one crop
     blur_p: float = 0.3
     noise_p: float = 0.3
     noise_sigma: float = 8.0
@@ -97,12 +98,31 @@ def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentCo
 
 
 def _occlude(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator) -> None:
-    """In place: a solid rectangle of random colour over some crops (stickers, branches, poles)."""
+    """In place: solid rectangles of random colour over some crops (stickers, branches, poles)."""
     n, size = batch_u8.shape[0], batch_u8.shape[1]
     for i in np.flatnonzero(rng.random(n) < aug.occlude_p):
-        w, h = (max(2, int(v)) for v in rng.uniform(0.08, aug.occlude_max, 2) * size)
-        x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
-        batch_u8[i, y:y + h, x:x + w] = rng.integers(0, 256, 3, dtype=np.uint8)
+        for _ in range(int(rng.integers(1, aug.occluders + 1)) if aug.occluders > 1 else 1):
+            w, h = (max(2, int(v)) for v in rng.uniform(0.08, aug.occlude_max, 2) * size)
+            x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
+            batch_u8[i, y:y + h, x:x + w] = rng.integers(0, 256, 3, dtype=np.uint8)
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """``["fade_min=0", "occluders=3"]`` -> typed ``AugmentConfig`` overrides (a bad key or value raises)."""
+    from dataclasses import fields
+
+    types = {f.name: f.type for f in fields(AugmentConfig)}
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise ValueError(f"augmentation setting {item!r}: expected NAME=VALUE with NAME one of {sorted(types)}")
+        kind = types[key] if isinstance(types[key], str) else types[key].__name__
+        if kind.startswith("tuple"):
+            out[key] = tuple(float(v) for v in value.split(","))
+        else:
+            out[key] = int(value) if kind == "int" else float(value)
+    return out
 
 
 def _relight(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

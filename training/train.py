@@ -112,7 +112,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn",
           verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
           init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
-          box_weight: float = 10.0) -> dict:
+          box_weight: float = 10.0, augment_overrides: dict | None = None) -> dict:
     """Fit and write the model, its LiteRT export and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
@@ -130,8 +130,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     cfg = Preprocessing(color=color, contrast=contrast, clahe_grid=clahe_grid, clahe_clip=clahe_clip)
     cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed, val_fraction, cfg, limit_per_class, train_stride)
     weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
-    seq = make_sequence(train_ds, cfg, augment.AugmentConfig() if augmentation else None, batch_size,
-                        weights, seed, boxes=box_head)
+    aug = augment.AugmentConfig(**(augment_overrides or {})) if augmentation else None
+    seq = make_sequence(train_ds, cfg, aug, batch_size, weights, seed, boxes=box_head)
 
     if init_from:
         model = keras.saving.load_model(init_from, compile=False)
@@ -171,7 +171,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     meta.update({"class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
                  "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
-                 "width": width, "augment": asdict(augment.AugmentConfig()) if augmentation else None,
+                 "width": width, "augment": asdict(aug) if aug is not None else None,
                  "seconds": round(time.time() - t0, 1)})
     # one naming for the card and the curves, with or without a box head
     names = {"probs_accuracy": "accuracy", "val_probs_accuracy": "val_accuracy"}
