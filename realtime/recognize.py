@@ -128,20 +128,20 @@ class Recognizer:
     def classify_all(self, frame: np.ndarray) -> list[Detection]:
         """Every candidate the gate passes, with class, score and refined box, before any rejection."""
         img = as_bgr8(frame)
-        return self.classify_candidates(img, *self.propose(img))
+        return self.classify_candidates(img, self.propose(img))
 
-    def propose(self, img: np.ndarray) -> tuple[list[Detection], np.ndarray]:
-        """The first half: detector candidates of a BGR frame and the gate's P(sign) for each.
+    def propose(self, img: np.ndarray) -> list[Detection]:
+        """The first half: the detector's candidates of a BGR frame.
 
         Split from ``finish`` so a video loop can propose for the next frame on one core while it
-        classifies, tracks and draws this one on the other.
+        gates, classifies, tracks and draws this one on the other (the two halves cost about the
+        same; docs/PIPELINE.md).
         """
-        cands = self.detector(img)
-        return cands, self.gate_scores(img, cands)
+        return self.detector(img)
 
-    def finish(self, img: np.ndarray, proposal: tuple[list[Detection], np.ndarray]) -> list[Detection]:
-        """The second half: classify what the gate passed and apply the rejection rule."""
-        return self.filter(self.classify_candidates(img, *proposal, floor=self.config.gate_floor()))
+    def finish(self, img: np.ndarray, cands: Sequence[Detection]) -> list[Detection]:
+        """The second half: gate, classify what the gate passed, apply the rejection rule."""
+        return self.filter(self.classify_candidates(img, cands, floor=self.config.gate_floor()))
 
     def gate_scores(self, img: np.ndarray, cands: Sequence[Detection]) -> np.ndarray:
         """P(sign) of each candidate from the gate (ones without a gate), in one batched call."""
