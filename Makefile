@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo train train-gate evaluate eval-detection eval-driveby explore bench clean
+.PHONY: venv test lint demo train train-gate fit-verifier evaluate eval-detection eval-driveby explore bench clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ train: $(STAMP)
 train-gate: $(STAMP)
 	$(PY) -m training train-gate --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
 		--out models
+
+# The verifier reads the recognizer's features: refit it whenever the recognizer or the gate changes.
+fit-verifier: $(STAMP)
+	$(PY) -m training fit-verifier --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB
 
 evaluate: $(STAMP)
 	$(PY) -m training evaluate --data $(DATA)/GTSRB --model models/gtsrb_cnn.tflite --split val --out out/evaluate

@@ -34,8 +34,18 @@ class ModelCard:
 
     @property
     def box_head(self) -> bool:
-        """Whether the model also regresses the sign's box in the crop (a second output)."""
-        return bool(self.extra.get("box_head", False))
+        """Whether the model also regresses the sign's box in the crop (an output named "box")."""
+        return "box" in self.outputs
+
+    @property
+    def outputs(self) -> list[str]:
+        """The model's outputs in export order: "probs", and "box" and "features" where it has them.
+
+        Cards that predate the list say only whether there is a box head.
+        """
+        if "outputs" in self.extra:
+            return sorted(str(o) for o in self.extra["outputs"])
+        return ["box", "probs"] if self.extra.get("box_head") else ["probs"]
 
     @property
     def class_ids(self) -> list[int]:

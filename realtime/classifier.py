@@ -8,7 +8,9 @@ reference the tests compare against.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,8 +48,32 @@ def resolve(model: Path | str | None, backend: str) -> tuple[Path, ModelCard]:
     return path, card
 
 
+@dataclass(frozen=True)
+class Verifier:
+    """Logistic "sign or clutter" head on the recognizer's 256 features: P(sign) = sigmoid(f . w + b).
+
+    Fitted on GTSDB candidates per fold (``python -m training fit-verifier``) and kept in the
+    recognizer's card, since it only means something for the features of that very model.
+    """
+
+    w: np.ndarray
+    b: float
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Verifier:
+        return cls(np.asarray(d["w"], np.float32), float(d["b"]))
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        z = np.asarray(features, np.float32) @ self.w + np.float32(self.b)
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
+
+
 class Classifier:
-    """Crops in, (class id, score, probabilities) out, preprocessing read from the model card."""
+    """Crops in, (class id, score, probabilities) out, preprocessing read from the model card.
+
+    Models may have more outputs than the class probabilities (the card's ``outputs``): ``box``,
+    the sign's box in the crop as fractions, and ``features``, what the card's ``verifier`` reads.
+    """
 
     def __init__(self, model: Path | str | None = None, backend: str = "litert", threads: int = 2) -> None:
         if backend not in BACKENDS:
@@ -57,8 +83,10 @@ class Classifier:
         self.backend = backend
         self.threads = threads
         self.class_ids = np.asarray(self.card.class_ids, np.int64)
+        verifier = self.card.extra.get("verifier")
+        self.verifier = Verifier.from_dict(verifier) if verifier and "features" in self.card.outputs else None
         self._interp: dict[int, object] = {}
-        self._outputs: tuple[int, int | None] | None = None  # LiteRT output indices: (probs, box)
+        self._outputs: dict[str, int] = {}  # LiteRT output index of each named output
         self._fn = None
         if backend == "litert":
             self._check_shapes(self._interpreter(1))
@@ -95,20 +123,16 @@ class Classifier:
     def _check_shapes(self, it) -> None:
         in_shape = tuple(int(v) for v in it.get_input_details()[0]["shape"][1:])
         outs = it.get_output_details()
-        want = 2 if self.card.box_head else 1
-        if len(outs) != want:
-            raise ModelError(f"{self.path}: model has {len(outs)} outputs, its card describes {want}")
-        if want == 1:
-            self._outputs = (outs[0]["index"], None)
-        else:
-            # Keras exports a dict output in key order, "box" then "probs": ":0" and ":1" in the names
-            by_name = sorted(outs, key=lambda d: d["name"].rsplit(":", 1)[-1])
-            box, probs = by_name if int(by_name[0]["shape"][-1]) == 4 else by_name[::-1]
-            if int(box["shape"][-1]) != 4:
-                raise ModelError(f"{self.path}: no 4-value box output")
-            self._outputs = (probs["index"], box["index"])
-        out_dim = int(next(d for d in outs if d["index"] == self._outputs[0])["shape"][-1])
-        self._verify(in_shape, out_dim)
+        names = self.card.outputs
+        if len(outs) != len(names):
+            raise ModelError(f"{self.path}: model has {len(outs)} outputs, its card describes {len(names)} ({names})")
+        # Keras exports a dict of outputs in key order, named "...:0", "...:1", ...
+        outs = sorted(outs, key=lambda d: int(d["name"].rsplit(":", 1)[-1]) if ":" in d["name"] else 0)
+        self._outputs = {name: d["index"] for name, d in zip(names, outs)}
+        dims = {name: int(d["shape"][-1]) for name, d in zip(names, outs)}
+        if dims.get("box", 4) != 4:
+            raise ModelError(f"{self.path}: the box output has {dims['box']} values, not 4")
+        self._verify(in_shape, dims["probs"])
 
     def _verify(self, in_shape: tuple[int, ...], out_dim: int) -> None:
         if in_shape != self.pre.input_shape:
@@ -127,27 +151,26 @@ class Classifier:
         except Exception as exc:  # Keras raises many types for a bad file
             raise ModelError(f"cannot load Keras model {self.path}: {str(exc).splitlines()[0]}") from None
         outputs = self.keras_model.output
-        if isinstance(outputs, dict) != self.card.box_head:
-            raise ModelError(f"{self.path}: box head {'present' if isinstance(outputs, dict) else 'missing'}, "
-                             "unlike its card")
+        names = sorted(outputs) if isinstance(outputs, dict) else ["probs"]
+        if names != self.card.outputs:
+            raise ModelError(f"{self.path}: outputs {names}, but its card describes {self.card.outputs}")
         probs = outputs["probs"] if isinstance(outputs, dict) else outputs
         self._verify(tuple(self.keras_model.input_shape[1:]), int(probs.shape[-1]))
         self._fn = tf.function(lambda x: self.keras_model(x, training=False), reduce_retracing=True)
 
     # -- inference --------------------------------------------------------------------------
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities and, with a box head, sign boxes in crop fractions for a preprocessed batch."""
+    def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the model (``probs``, and ``box``/``features`` where it has them) for a
+        preprocessed float32 batch (N, H, W, C)."""
         n = len(x)
         if n == 0:
-            return np.zeros((0, self.card.num_outputs), np.float32), (np.zeros((0, 4), np.float32)
-                                                                       if self.card.box_head else None)
+            return {name: np.zeros((0, self.card.num_outputs if name == "probs" else 4), np.float32)
+                    for name in self.card.outputs}
         if self.backend != "litert":
-            out = (self.keras_model.predict(x, verbose=0) if self.backend == "keras-predict" else self._fn(x))
-            if isinstance(out, dict):
-                return np.asarray(out["probs"]), np.asarray(out["box"])
-            return np.asarray(out), None
-        probs, boxes = [], []
-        p_idx, b_idx = self._outputs
+            out = self.keras_model.predict(x, verbose=0) if self.backend == "keras-predict" else self._fn(x)
+            return ({k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict)
+                    else {"probs": np.asarray(out)})
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
         for start in range(0, n, _BUCKETS[-1]):
             chunk = x[start:start + _BUCKETS[-1]]
             b = next(s for s in _BUCKETS if s >= len(chunk))
@@ -157,36 +180,49 @@ class Classifier:
             it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(chunk, np.float32))
             it.invoke()
             keep = min(n - start, b)
-            probs.append(it.get_tensor(p_idx)[:keep])
-            if b_idx is not None:
-                boxes.append(it.get_tensor(b_idx)[:keep])
-        return np.concatenate(probs), (np.concatenate(boxes) if b_idx is not None else None)
+            for name, idx in self._outputs.items():
+                parts[name].append(it.get_tensor(idx)[:keep])
+        return {name: np.concatenate(p) for name, p in parts.items()}
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Probabilities for a preprocessed float32 batch (N, H, W, C)."""
-        return self.predict(x)[0]
+        return self.predict(x)["probs"]
 
     def classify(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(class ids, scores, probabilities) for raw BGR crops (image files), in one batched call."""
         return self._decide(self.predict_proba(prepare_batch(crops, self.pre)))
 
-    def classify_boxes(self, frame: np.ndarray, boxes: Sequence[Sequence[float]]):
-        """(class ids, scores, probabilities, boxes) for sign boxes of one frame, in one batched call.
+    def classify_boxes(self, frame: np.ndarray, boxes: Sequence[Sequence[float]],
+                       verifier: Verifier | None = None) -> Classified:
+        """Class ids, scores, probabilities, boxes and P(sign) for sign boxes of one frame, in one batched call.
 
-        The boxes come back refined by the box head, in frame pixels (unchanged without one).
+        The boxes come back re-framed by the box head, in frame pixels (unchanged without one);
+        P(sign) comes from ``verifier`` (default: the card's; ones without any).
         """
         b = np.asarray(boxes, np.float32).reshape(-1, 4)
-        probs, frac = self.predict(prepare_boxes(frame, b, self.pre))
-        ids, scores, probs = self._decide(probs)
-        if frac is None or not len(b):
-            return ids, scores, probs, b
-        m = self.pre.margin
-        wh = (b[:, 2:] - b[:, :2]) * (1 + 2 * m)
-        origin = b[:, :2] - m * (b[:, 2:] - b[:, :2])
-        refined = np.concatenate([origin + frac[:, :2] * wh, origin + frac[:, 2:] * wh], axis=1)
-        return ids, scores, probs, refined
+        out = self.predict(prepare_boxes(frame, b, self.pre))
+        ids, scores, probs = self._decide(out["probs"])
+        verifier = verifier or self.verifier
+        sign = verifier(out["features"]) if verifier is not None and "features" in out else np.ones(len(b), np.float32)
+        frac = out.get("box")
+        if frac is not None and len(b):
+            m = self.pre.margin
+            wh = (b[:, 2:] - b[:, :2]) * (1 + 2 * m)
+            origin = b[:, :2] - m * (b[:, 2:] - b[:, :2])
+            b = np.concatenate([origin + frac[:, :2] * wh, origin + frac[:, 2:] * wh], axis=1)
+        return Classified(ids, scores, probs, b, sign)
 
     def _decide(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         best = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
         scores = probs[np.arange(len(best)), best] if len(probs) else np.zeros(0, np.float32)
         return self.class_ids[best], scores.astype(np.float32), probs
+
+
+class Classified(NamedTuple):
+    """What ``classify_boxes`` returns, one row per box."""
+
+    ids: np.ndarray  # GTSRB class ids (-1: background)
+    scores: np.ndarray  # confidence in that class
+    probs: np.ndarray  # all class probabilities
+    boxes: np.ndarray  # (N, 4) re-framed boxes, frame pixels
+    sign: np.ndarray  # P(sign) from the verifier (ones without one)

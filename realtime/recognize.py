@@ -43,8 +43,11 @@ class RecognizerConfig:
     consistency: str = "colour"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
-    gate_min: float = 0.1  # candidates the gate scores below this are not classified at all
+    # candidates the gate scores below this are not classified at all: a speed setting (docs/DETECTOR.md
+    # has the trade-off; at 0.2 ~16 of ~190 candidates a frame are classified)
+    gate_min: float = 0.2
     dedupe_iou: float = 0.5  # two accepted boxes overlapping this much are one sign
+    dedupe_centre: bool = False  # ... and so are two boxes of which one holds the other's centre
 
     def __post_init__(self) -> None:
         if self.consistency not in CONSISTENCY:
@@ -56,13 +59,6 @@ class RecognizerConfig:
     def threshold(self, route: str) -> float:
         return self.route_min_score.get(route, self.min_score)
 
-    def gate_floor(self) -> float:
-        """The gate score below which a candidate cannot be accepted, whatever its class.
-
-        A detection's score is P(sign) x confidence <= P(sign): skipping candidates the gate scores
-        below the lowest threshold changes no result and saves their classification.
-        """
-        return max(self.gate_min, min([self.min_score, *self.route_min_score.values()]))
 
 
 def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_width: float = 24.0) -> bool:
@@ -141,7 +137,7 @@ class Recognizer:
 
     def finish(self, img: np.ndarray, cands: Sequence[Detection]) -> list[Detection]:
         """The second half: gate, classify what the gate passed, apply the rejection rule."""
-        return self.filter(self.classify_candidates(img, cands, floor=self.config.gate_floor()))
+        return self.filter(self.classify_candidates(img, cands))
 
     def gate_scores(self, img: np.ndarray, cands: Sequence[Detection]) -> np.ndarray:
         """P(sign) of each candidate from the gate (ones without a gate), in one batched call."""
@@ -150,30 +146,34 @@ class Recognizer:
         probs = self.gate.predict_proba(prepare_boxes(img, [d.box for d in cands], self.gate.pre))
         return probs[:, list(self.gate.class_ids).index(1)].astype(np.float32)
 
-    def classify_candidates(self, img: np.ndarray, cands: Sequence[Detection],
-                            gate: np.ndarray | None = None, floor: float | None = None) -> list[Detection]:
+    def classify_candidates(self, img: np.ndarray, cands: Sequence[Detection], gate: np.ndarray | None = None,
+                            verifier=None) -> list[Detection]:
         """Gate, then classify the survivors of a BGR frame in one batched call (per-crop calls cost ~10x more).
 
         ``gate`` (P(sign) per candidate) skips the gate call when already known; candidates it scores
-        below ``floor`` (default ``gate_min``) are not classified. A class whose design check fails
-        on the refined box (see ``DESIGN_CHECKS``) becomes -1.
+        below ``gate_min`` are not classified. A detection's score is P(sign) times the class
+        confidence, P(sign) from the recognizer's verifier (``verifier`` overrides the card's), or from
+        the gate when the recognizer has none. A class whose design check fails on the re-framed box
+        (see ``DESIGN_CHECKS``) becomes -1.
         """
         if not cands:
             return []
         g = self.gate_scores(img, cands) if gate is None else np.asarray(gate, np.float32)
-        keep = np.flatnonzero(g >= (self.config.gate_min if floor is None else floor))
+        keep = np.flatnonzero(g >= self.config.gate_min)
         if not len(keep):
             return []
-        ids, scores, _, boxes = self.classifier.classify_boxes(img, [cands[i].box for i in keep])
+        res = self.classifier.classify_boxes(img, [cands[i].box for i in keep], verifier=verifier)
+        verified = verifier is not None or getattr(self.classifier, "verifier", None) is not None
+        p_sign = res.sign if verified else g[keep]
         H, W = img.shape[:2]
         out = []
-        for i, c, s, b in zip(keep, ids, scores, boxes):
+        for i, c, s, b, p in zip(keep, res.ids, res.scores, res.boxes, p_sign):
             c = int(c)
             box = _clip(b, W, H)
             check = DESIGN_CHECKS.get(c) if self.config.design_checks else None
             if check is not None and not check(img, box):
                 c = -1
-            out.append(replace(cands[i], box=box, class_id=c, score=float(s * g[i])))
+            out.append(replace(cands[i], box=box, class_id=c, score=float(s * p)))
         return out
 
     def accept(self, det: Detection) -> bool:
@@ -183,15 +183,29 @@ class Recognizer:
 
     def filter(self, dets: Sequence[Detection]) -> list[Detection]:
         """Accepted detections, best first, one per place (two candidates of one sign keep the better)."""
-        kept: list[Detection] = []
-        for d in sorted((d for d in dets if self.accept(d)), key=lambda d: -d.score):
-            if all(iou(d.box, k.box) < self.config.dedupe_iou for k in kept):
-                kept.append(d)
-        return kept
+        return dedupe([d for d in dets if self.accept(d)], self.config.dedupe_iou, self.config.dedupe_centre)
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         img = as_bgr8(frame)
         return self.finish(img, self.propose(img))
+
+
+def dedupe(dets: Sequence[Detection], overlap: float = 0.5, centre: bool = False) -> list[Detection]:
+    """Best score first, one detection per place: a box overlapping a kept one by IoU >= ``overlap``
+    (or, with ``centre``, holding its centre or having its centre held) is the same sign."""
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if all(iou(d.box, k.box) < overlap and not (centre and _holds_centre(d.box, k.box)) for k in kept):
+            kept.append(d)
+    return kept
+
+
+def _holds_centre(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether either box contains the other's centre."""
+    def inside(box, x, y):
+        return box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+    return (inside(a, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2) or inside(b, (a[0] + a[2]) / 2, (a[1] + a[3]) / 2))
 
 
 def _clip(box: Sequence[float], W: int, H: int) -> tuple[float, float, float, float]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from realtime.classes import NAMES
+from realtime.classifier import Classified
 from realtime.detect import Detector, DetectorConfig
 from realtime.preprocess import Preprocessing
 from realtime.recognize import Recognizer, RecognizerConfig, consistent, detection_record
@@ -246,7 +247,7 @@ class FakeClassifier:
         self.calls = 0
         self.batch_sizes: list[int] = []
 
-    def classify_boxes(self, frame, boxes):
+    def classify_boxes(self, frame, boxes, verifier=None):
         self.calls += 1
         self.batch_sizes.append(len(boxes))
         ids, scores = [], []
@@ -257,7 +258,9 @@ class FakeClassifier:
             cid, s = self.by_colour.get(colour, (-1, 0.0))
             ids.append(cid)
             scores.append(s)
-        return np.array(ids), np.array(scores, np.float32), None, np.asarray(boxes, np.float32)
+        n = len(ids)
+        return Classified(np.array(ids, np.int64).reshape(n), np.array(scores, np.float32).reshape(n), None,
+                          np.asarray(boxes, np.float32).reshape(n, 4), np.ones(n, np.float32))
 
 
 def test_recognizer_classifies_in_one_batch_and_fills_classes(scene):
@@ -373,15 +376,16 @@ class FakeGate:
         return np.stack([1 - p, p], axis=1)
 
 
-def test_gate_floor_skips_only_candidates_that_could_never_be_accepted(scene):
-    """score = P(sign) x confidence <= P(sign): not classifying below the lowest threshold changes nothing."""
+def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
+    """Only candidates the gate scores >= gate_min reach the classifier, in one batch; without a
+    verifier a detection's score is P(sign) from the gate times the class confidence."""
     img, _ = scene
-    cfg = RecognizerConfig(min_score=0.6, route_min_score={"blue": 0.7}, consistency="none", gate_min=0.05)
-    assert cfg.gate_floor() == 0.6
-    fake = FakeClassifier({"blue": (38, 0.99), "red": (2, 0.95), "yellow": (12, 0.97)})
-    rec = Recognizer(Detector(), fake, cfg, gate=FakeGate())
-    everything = rec.filter(rec.classify_all(img))  # classifies all candidates the gate scores >= 0.05
-    skipped = rec(img)  # the live path: classifies only those scoring >= 0.6
-    assert [(d.box, d.class_id, d.score) for d in skipped] == [(d.box, d.class_id, d.score) for d in everything]
-    assert fake.batch_sizes[1] < fake.batch_sizes[0]
-    assert all(d.score <= 0.99 for d in skipped)
+    cfg = RecognizerConfig(min_score=0.0, route_min_score={}, consistency="none", gate_min=0.6)
+    fake, gate = FakeClassifier({"blue": (38, 0.99), "red": (2, 0.95), "yellow": (12, 0.97)}), FakeGate()
+    rec = Recognizer(Detector(), fake, cfg, gate=gate)
+    cands = rec.propose(img)
+    g = rec.gate_scores(img, cands)
+    out = rec.classify_candidates(img, cands, gate=g)
+    assert fake.calls == 1 and fake.batch_sizes == [int((g >= 0.6).sum())] and len(out) == (g >= 0.6).sum()
+    for d, gs in zip(out, g[g >= 0.6]):
+        assert d.score == pytest.approx(gs * {38: 0.99, 2: 0.95, 12: 0.97}[d.class_id], rel=1e-6)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.classifier import DEFAULT_MODEL
+from realtime.classifier import DEFAULT_MODEL, Classified
 from realtime.preprocess import Preprocessing
 from realtime.types import Detection
 from training.detection_eval import cross_validate, fold_of, read_gt
@@ -22,11 +22,12 @@ class _FakeClassifier:
         self.path = Path("fake.tflite")
         self.pre = Preprocessing()
 
-    def classify_boxes(self, frame, boxes):
+    def classify_boxes(self, frame, boxes, verifier=None):
         crops = [frame[int(b[1]):int(b[3]) + 1, int(b[0]):int(b[2]) + 1] for b in boxes]
         n = len(crops)
         scores = np.array([min(0.99, 0.5 + float(np.asarray(c).std()) / 100) for c in crops], np.float32)
-        return np.full(n, 2), scores, np.zeros((n, 43), np.float32), np.asarray(boxes, np.float32).reshape(-1, 4)
+        return Classified(np.full(n, 2), scores, np.zeros((n, 43), np.float32),
+                          np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(n, np.float32))
 
 
 def test_read_gt(tmp_path):
@@ -164,3 +165,31 @@ def test_track_scoring_by_hand():
     r = score_tracks(events, truth)
     assert r["signs"] == 3 and r["found_right_class"] == 1 and r["missed"] == [1, 2]
     assert r["confirmed_tracks"] == 3 and r["false_tracks"] == 1 and r["false_track_ids"] == [10]
+
+
+def test_verifier_fit_folds_standardisation_into_one_linear_head():
+    """Logistic regression on features: the head applied to raw features separates what it was fitted on."""
+    from realtime.classifier import Verifier
+    from training.verifier import fit_logistic
+
+    rng = np.random.default_rng(0)
+    pos = rng.normal(0, 1, (300, 8)) * [1, 1, 1, 1, 1, 1, 1, 50] + [2, 0, 0, 0, 0, 0, 0, 500]
+    neg = rng.normal(0, 1, (900, 8)) * [1, 1, 1, 1, 1, 1, 1, 50] + [-2, 0, 0, 0, 0, 0, 0, 500]
+    head = fit_logistic(pos, neg)
+    v = Verifier.from_dict(head)
+    assert len(head["w"]) == 8 and isinstance(head["b"], float)
+    assert (v(pos) >= 0.5).mean() > 0.95 and (v(neg) < 0.5).mean() > 0.95
+    assert abs(head["w"][0]) > 10 * max(abs(w) for w in head["w"][1:])  # the informative feature dominates
+
+
+def test_fold_verifiers_come_from_the_card_or_not_at_all():
+    from realtime.card import ModelCard
+    from training.detection_eval import fold_verifiers
+
+    names = [f"{i:05d}.jpg" for i in range(10)]
+    heads = [{"fold": k, "folds": 5, "w": [float(k)], "b": 0.0} for k in range(5)]
+    card = ModelCard([{"id": 0, "name": "a"}], Preprocessing(), extra={"verifier_folds": heads})
+    v = fold_verifiers(card, names)
+    assert [float(v[n].w[0]) for n in names] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    card.extra["verifier_folds"] = heads[:4]
+    assert fold_verifiers(card, names) is None

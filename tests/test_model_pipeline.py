@@ -65,18 +65,20 @@ def test_box_head_agrees_across_backends_and_maps_back_to_the_frame(trained):
     _, out, _ = trained
     lite = Classifier(out / "tiny.tflite", backend="litert")
     ref = Classifier(out / "tiny.keras", backend="tf-function")
-    assert lite.card.box_head and ref.card.box_head
+    assert lite.card.box_head and ref.card.box_head and lite.card.outputs == ["box", "features", "probs"]
     x = np.random.default_rng(1).random((9, 32, 32, 3), dtype=np.float32)
-    (pa, ba), (pb, bb) = lite.predict(x), ref.predict(x)
-    np.testing.assert_allclose(ba, bb, atol=1e-4)
-    np.testing.assert_allclose(pa, pb, atol=1e-4)
+    a, b = lite.predict(x), ref.predict(x)
+    assert a.keys() == b.keys() == {"box", "features", "probs"} and a["features"].shape == (9, 256)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-4)
     frame = np.random.default_rng(2).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     boxes = [(10, 20, 50, 60), (100, 30, 130, 62)]
-    ids, scores, probs, refined = lite.classify_boxes(frame, boxes)
-    assert ids.shape == (2,) and refined.shape == (2, 4)
+    res = lite.classify_boxes(frame, boxes)
+    assert res.ids.shape == (2,) and res.boxes.shape == (2, 4)
+    np.testing.assert_array_equal(res.sign, 1.0)  # no verifier fitted yet
     # a barely trained head stays near its start, the plain framing: near the boxes it was given
-    np.testing.assert_allclose(refined, np.asarray(boxes, np.float32), atol=12)
-    assert lite.classify_boxes(frame, [])[3].shape == (0, 4)
+    np.testing.assert_allclose(res.boxes, np.asarray(boxes, np.float32), atol=12)
+    assert lite.classify_boxes(frame, []).boxes.shape == (0, 4)
 
 
 def test_model_errors_are_clear(trained, tmp_path):
@@ -153,3 +155,14 @@ def test_gate_trains_saves_and_loads_as_a_two_class_model(tmp_path):
     probs = gate.predict_proba(x[:5].astype(np.float32) / 255)
     assert probs.shape == (5, 2)
     np.testing.assert_allclose(probs[:, 1], scores(model, x[:5]), atol=1e-4)
+
+
+def test_features_output_is_added_for_users_and_removed_for_training():
+    from training import net
+
+    model = net.build((32, 32, 3), 43, width=4, dense=16, box_head=(0.1, 0.1, 0.9, 0.9))
+    shipped = net.with_features(model)
+    assert sorted(shipped.output) == ["box", "features", "probs"] and shipped.output["features"].shape[-1] == 16
+    assert sorted(net.without_features(shipped).output) == ["box", "probs"]
+    plain = net.build((32, 32, 3), 43, width=4, dense=16)
+    assert net.without_features(net.with_features(plain)).output.shape[-1] == 43

@@ -75,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=6)
     g.add_argument("--gtsrb-copies", type=int, default=1, help="augmented copies of each GTSRB image")
 
+    v2 = sub.add_parser("fit-verifier", help="the sign-or-clutter head on the recognizer's features, per fold and "
+                        "for users, written into the recognizer's card")
+    v2.add_argument("--scenes", required=True)
+    v2.add_argument("--gt", required=True)
+    v2.add_argument("--gtsrb", required=True, help="GTSRB training set (positives)")
+    v2.add_argument("--model", default=None, help="the recognizer (default: the shipped one)")
+    v2.add_argument("--gate", default=None, help="the gate (default: the shipped one; its fold gates beside it)")
+    v2.add_argument("--folds", type=int, default=5)
+
     r = sub.add_parser("eval-driveby", help="the whole system on a rendered drive-by, scored per sign track")
     r.add_argument("--video", default="samples/driveby.mp4")
     r.add_argument("--gt", default="samples/driveby_gt.jsonl", help="the renderer's ground truth (JSON lines)")
@@ -134,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             from training.gate import main as gate_main
 
             return gate_main(args)
+        elif args.cmd == "fit-verifier":
+            from training.verifier import main as verifier_main
+
+            return verifier_main(args)
         elif args.cmd == "eval-driveby":
             from training.track_eval import main as driveby_main
 

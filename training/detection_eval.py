@@ -20,8 +20,8 @@ import numpy as np
 
 from realtime.classes import CATEGORIES, NAMES, category_of
 from realtime.detect import Detector
-from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, detection_record
-from realtime.types import Detection, iou
+from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, dedupe, detection_record
+from realtime.types import Detection
 from training.detmetrics import ImageBoxes, candidate_recall, evaluate, pool, pr_curve
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
@@ -71,20 +71,14 @@ def to_boxes(dets: Sequence[Detection], candidates: bool = False) -> ImageBoxes:
                       [-1 if candidates else d.class_id for d in dets], [score(d) for d in dets])
 
 
-def _nms(dets: list[Detection]) -> list[Detection]:
-    kept: list[Detection] = []
-    for d in sorted(dets, key=lambda d: -d.score):
-        if all(iou(d.box, k.box) < 0.5 for k in kept):
-            kept.append(d)
-    return kept
-
-
-def rejection_pool(classified: Mapping[str, list[Detection]], mode: str, width: float) -> dict[str, list[Detection]]:
+def rejection_pool(classified: Mapping[str, list[Detection]], mode: str, cfg: RecognizerConfig
+                   ) -> dict[str, list[Detection]]:
     """Consistent detections per scene, de-duplicated, not yet thresholded.
 
     Thresholding keeps a score prefix of this list, so one matching serves every threshold.
     """
-    return {n: _nms([d for d in ds if consistent(d, d.class_id, mode, width)]) for n, ds in classified.items()}
+    return {n: dedupe([d for d in ds if consistent(d, d.class_id, mode, cfg.shape_min_width)], cfg.dedupe_iou,
+                      cfg.dedupe_centre) for n, ds in classified.items()}
 
 
 ROUTES = ("red", "blue", "yellow", "achromatic")
@@ -138,7 +132,7 @@ def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, 
     Returns the held-out accepted detections of all scenes and what each fold chose and scored.
     """
     folds = fold_of(list(classified), k)
-    pools = {m: rejection_pool(classified, m, base.shape_min_width) for m in CONSISTENCY}
+    pools = {m: rejection_pool(classified, m, base) for m in CONSISTENCY}
     accepted: dict[str, list[Detection]] = {}
     per_fold = []
     for f in range(k):
@@ -249,11 +243,11 @@ def draw_scene(image: np.ndarray, dets: Sequence[Detection], gt: ImageBoxes | No
 
 # -- the command --------------------------------------------------------------------------------
 def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequence[Path],
-               gates: Mapping[str, object] | None = None):
+               gates: Mapping[str, object] | None = None, verifiers: Mapping[str, object] | None = None):
     """Classified candidates (or bare candidates without a model) per scene, and stage timings in ms.
 
-    ``gates`` maps a scene name to the gate that scores it (the fold gate that never saw it);
-    without one the recognizer's own gate is used.
+    ``gates`` and ``verifiers`` map a scene name to the gate and the verifier that score it (those
+    of the fold that never saw it); without them the recognizer's own are used.
     """
     from realtime.preprocess import as_bgr8, prepare_boxes
 
@@ -277,13 +271,24 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
             else:
                 g = recognizer.gate_scores(img, c)
             t2 = time.perf_counter()
-            classified[path.name] = recognizer.classify_candidates(img, c, gate=g)
+            classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
+                                                                   verifier=(verifiers or {}).get(path.name))
         t3 = time.perf_counter()
         times["detector"].append((t1 - t0) * 1e3)
         times["gate"].append((t2 - t1) * 1e3)
         times["classifier"].append((t3 - t2) * 1e3)
         times["total"].append((t3 - t0) * 1e3)
     return classified, cands, times
+
+
+def fold_verifiers(card, names: Sequence[str], k: int = FOLDS) -> dict[str, object] | None:
+    """Scene -> the verifier fitted without that scene's fold, from the recognizer's card (None if absent)."""
+    from realtime.classifier import Verifier
+
+    heads = {h["fold"]: h for h in card.extra.get("verifier_folds", []) if h.get("folds") == k}
+    if sorted(heads) != list(range(k)):
+        return None
+    return {n: Verifier.from_dict(heads[f]) for n, f in fold_of(list(names), k).items()}
 
 
 def fold_gates(gate_dir: Path, names: Sequence[str], k: int = FOLDS) -> dict[str, object] | None:
@@ -341,13 +346,17 @@ def main(args) -> int:
     detector = Detector()
     model = getattr(args, "model", None)
     recognizer = None
-    gates = None
+    gates = verifiers = None
     gate_arg = getattr(args, "gate", None)
     gate_path = Path(gate_arg or DEFAULT_GATE)
     if model is not None or Path(DEFAULT_MODEL).is_file():
         gate = Classifier(gate_path) if gate_arg != "none" and (gate_arg or gate_path.exists()) else None
         recognizer = Recognizer(detector, Classifier(model), gate=gate)
         gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
+        verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])
+        if getattr(recognizer.classifier, "verifier", None) is not None and verifiers is None:
+            print("note: the recognizer's card holds no fold verifiers: its verifier saw these scenes, so the "
+                  "figures below are optimistic")
         if gate is None:
             print("note: no gate: every candidate goes to the classifier")
         elif gates is None:
@@ -356,11 +365,11 @@ def main(args) -> int:
     else:
         print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
 
-    classified, cands, times = run_scenes(recognizer, detector, scenes, gates)
+    classified, cands, times = run_scenes(recognizer, detector, scenes, gates, verifiers)
     report: dict = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())),
                     "detector_config": asdict(detector.config), "timing": _timing(times),
                     "gate": None if recognizer is None or recognizer.gate is None else str(gate_path),
-                    "gate_cross_validated": gates is not None,
+                    "gate_cross_validated": gates is not None, "verifier_cross_validated": verifiers is not None,
                     "candidates": candidate_recall({n: to_boxes(c, True) for n, c in cands.items()}, gts),
                     # the box head re-frames loosely framed candidates: IoU 0.4 is about its reach
                     "candidates_iou_0.4": candidate_recall({n: to_boxes(c, True) for n, c in cands.items()}, gts,
@@ -401,7 +410,7 @@ def main(args) -> int:
                   f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
                   f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
         print(f"  recommended: {rec}")
-    ranked = rejection_pool(classified, cfg.consistency, cfg.shape_min_width)
+    ranked = rejection_pool(classified, cfg.consistency, cfg)
     marks = {"configured": configured["end_to_end"]}
     if "cross_validated" in report:
         marks["cross-validated"] = report["cross_validated"]["pooled_held_out"]["end_to_end"]

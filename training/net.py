@@ -41,6 +41,22 @@ def build(input_shape: tuple[int, int, int], num_classes: int, width: int = 32,
     return keras.Model(inp, {"probs": out, "box": box}, name="tsr_cnn")
 
 
+def with_features(model: keras.Model) -> keras.Model:
+    """The model users get: its trained outputs plus "features", the 256 values of the dense layer,
+    which the verifier (a logistic sign-or-clutter head, ``training/verifier.py``) reads."""
+    outs = dict(model.output) if isinstance(model.output, dict) else {"probs": model.output}
+    outs["features"] = model.get_layer("relu_fc").output
+    return keras.Model(model.input, outs, name=model.name)
+
+
+def without_features(model: keras.Model) -> keras.Model:
+    """The outputs that have a training loss (a shipped model, loaded to fine-tune, has "features" too)."""
+    if isinstance(model.output, dict) and "features" in model.output:
+        outs = {k: v for k, v in model.output.items() if k != "features"}
+        return keras.Model(model.input, outs if len(outs) > 1 else outs["probs"], name=model.name)
+    return model
+
+
 def build_gate(input_shape: tuple[int, int, int], seed: int = 0) -> keras.Model:
     """The gate: sign or not, from a 20x20 crop, in ~0.02 ms (docs/DETECTOR.md).
 

@@ -63,7 +63,7 @@ def predict_scores(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
     fn = tf.function(lambda t: probs_of(model(t, training=False)), reduce_retracing=True)
     out = [fn(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, int(probs_of(model.output).shape[-1])), np.float32)
 
 
 def probs_of(outputs):
@@ -134,7 +134,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     seq = make_sequence(train_ds, cfg, aug, batch_size, weights, seed, boxes=box_head)
 
     if init_from:
-        model = keras.saving.load_model(init_from, compile=False)
+        model = net.without_features(keras.saving.load_model(init_from, compile=False))
         if tuple(model.input_shape[1:]) != cfg.input_shape:
             raise ValueError(f"{init_from} takes {model.input_shape[1:]}, preprocessing gives {cfg.input_shape}")
         if isinstance(model.output, dict) != box_head:
@@ -189,9 +189,12 @@ def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: 
 
     scores = predict_scores(model, x_val)
     summ = metrics.summary(val_ds.labels, scores, list(NAMES), rarity=np.asarray(meta["class_counts_train"]))
+    from training import net
+
     keras_path, tfl_path = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
-    model.save(keras_path)
-    export_tflite(model, tfl_path)
+    shipped = net.with_features(model) if isinstance(model.output, dict) else model
+    shipped.save(keras_path)
+    export_tflite(shipped, tfl_path)
     card = ModelCard(
         classes=[{"id": i, "name": n} for i, n in enumerate(NAMES)],
         preprocessing=cfg,
@@ -201,7 +204,7 @@ def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: 
                   "keras": keras.__version__, "tensorflow": tf.__version__, "history": history},
         validation={k: summ[k] for k in ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                                          "top_k", "rarest_classes_recall")},
-        extra={"box_head": isinstance(model.output, dict)},
+        extra={"outputs": sorted(shipped.output) if isinstance(shipped.output, dict) else ["probs"]},
     )
     card.save(out_dir / f"{name}.json")
     (out_dir / "val_metrics.json").write_text(json.dumps(summ, indent=1))
