@@ -35,11 +35,10 @@ class RecognizerConfig:
     whenever the shipped model changes.
     """
 
-    min_score: float = 0.9998  # classifier confidence needed to report a sign
-    # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic):
-    # a 43-class CNN without a background class is confidently wrong on clutter of every colour
+    min_score: float = 0.8  # P(sign) x class confidence needed to report a sign
+    # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
     route_min_score: dict[str, float] = field(
-        default_factory=lambda: {"red": 0.9998, "blue": 0.9998, "yellow": 0.99987})
+        default_factory=lambda: {"red": 0.9, "blue": 0.8, "yellow": 0.45, "achromatic": 0.8})
     consistency: str = "colour"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)

@@ -389,3 +389,22 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
     assert fake.calls == 1 and fake.batch_sizes == [int((g >= 0.6).sum())] and len(out) == (g >= 0.6).sum()
     for d, gs in zip(out, g[g >= 0.6]):
         assert d.score == pytest.approx(gs * {38: 0.99, 2: 0.95, 12: 0.97}[d.class_id], rel=1e-6)
+
+
+# measured 0.957 / 0.733 (66 of 90 signs, 3 false alarms) with the shipped models. These scenes are
+# in the shipped gate's and verifier's training folds: a regression guard, not a performance figure
+# (eval-detection's cross-validated figures are those, docs/DETECTOR.md).
+SYSTEM_PRECISION_FLOOR_60, SYSTEM_RECALL_FLOOR_60 = 0.9, 0.68
+
+
+@pytest.mark.data
+def test_shipped_system_on_first_60_gtsdb_scenes(gtsdb_dir: Path):
+    from realtime.pipeline import build_recognizer
+    from training.detection_eval import read_gt, to_boxes
+    from training.detmetrics import evaluate
+
+    scenes = sorted((gtsdb_dir / "images").glob("*.jpg"))[:60]
+    gts = {n: g for n, g in read_gt(gtsdb_dir / "gt.txt").items() if n in {p.name for p in scenes}}
+    rec = build_recognizer()
+    r = evaluate({p.name: to_boxes(rec(cv2.imread(str(p)))) for p in scenes}, gts)["end_to_end"]
+    assert r["precision"] >= SYSTEM_PRECISION_FLOOR_60 and r["recall"] >= SYSTEM_RECALL_FLOOR_60, r

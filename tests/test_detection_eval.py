@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ class _FakeClassifier:
     def __init__(self, model=None, *a, **k) -> None:
         self.path = Path("fake.tflite")
         self.pre = Preprocessing()
+        self.card = SimpleNamespace(extra={})  # no verifier folds: the cross-validation runs without them
 
     def classify_boxes(self, frame, boxes, verifier=None):
         crops = [frame[int(b[1]):int(b[3]) + 1, int(b[0]):int(b[2]) + 1] for b in boxes]

@@ -27,7 +27,28 @@ def test_shipped_model_files_match_their_card():
 def test_shipped_litert_agrees_with_keras():
     lite, ref = Classifier(DEFAULT_MODEL, "litert"), Classifier(DEFAULT_MODEL, "tf-function")
     x = np.random.default_rng(0).random((33, *lite.pre.input_shape), dtype=np.float32)
-    np.testing.assert_allclose(lite.predict_proba(x), ref.predict_proba(x), atol=1e-4)
+    a, b = lite.predict(x), ref.predict(x)
+    assert a.keys() == b.keys() == {"box", "features", "probs"}
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+
+
+def test_shipped_gate_and_verifier_match_their_cards():
+    """The gate's card lists its files' hashes and fold models; the recognizer's card holds its verifiers."""
+    from realtime.classifier import DEFAULT_GATE
+
+    card = ModelCard.load(DEFAULT_GATE.with_suffix(".json"))
+    assert card.extra.get("role") == "gate" and card.class_ids == [-1, 1]
+    for kind in ("keras", "tflite"):
+        assert sha256(DEFAULT_GATE.parent / card.files[kind]) == card.sha256[kind]
+    folds = card.training["folds"]
+    for k in range(folds):
+        fold = ModelCard.load(DEFAULT_GATE.parent / "folds" / f"gate_fold{k}.json")
+        assert fold.training["fold"] == k and k not in fold.training["trained_on_folds"]
+    rec = ModelCard.load(CARD)
+    assert len(rec.extra["verifier"]["w"]) == 256
+    assert sorted(h["fold"] for h in rec.extra["verifier_folds"]) == list(range(folds))
+    assert Classifier(DEFAULT_MODEL).verifier is not None
 
 
 @pytest.mark.data
@@ -42,6 +63,5 @@ def test_shipped_model_accuracy_on_validation_tracks(gtsrb_dir):
     x = to_input(augment.batch(val.images, val.rois, clf.pre, None))
     pred = np.concatenate([clf.predict_proba(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
     acc = float(np.mean(clf.class_ids[pred] == val.labels))
-    # The issue asks for 99%; the shipped model measures 98.72% (three hard tracks, docs/BENCHMARKS.md).
-    # This floor guards against regressions of the model we ship, not the target.
-    assert acc >= 0.985, f"validation accuracy {acc:.4%} below the 98.5% floor"
+    # The shipped model measures 99.06% here (docs/BENCHMARKS.md); the issue's floor for this test is 99%.
+    assert acc >= 0.99, f"validation accuracy {acc:.4%} below the 99% floor"
