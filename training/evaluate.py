@@ -51,7 +51,8 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     summ = metrics.summary(y, probs, names, rarity=np.asarray(rarity) if rarity else None)
     summ.update({"model": str(clf.path), "data": str(data), "split": split, "backend": clf.backend,
                  "seconds": round(secs, 2), "ms_per_image": 1000 * secs / max(len(y), 1),
-                 "skipped_unreadable": ds.skipped})
+                 "skipped_unreadable": ds.skipped,
+                 "tracks_with_errors": track_errors(ds.labels, ds.tracks, probs.argmax(1) != y)})
     (out_dir / "metrics.json").write_text(json.dumps(summ, indent=1) + "\n")
 
     cm = np.asarray(summ["confusion_matrix"])
@@ -73,6 +74,18 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     return summ
 
 
+def track_errors(labels: np.ndarray, tracks: np.ndarray, wrong: np.ndarray) -> list[dict]:
+    """Errors per physical sign (class, track), most first: a few hard tracks vs errors spread thin."""
+    n: dict[tuple[int, str], int] = {}
+    bad: dict[tuple[int, str], int] = {}
+    for key, w in zip(zip(labels.tolist(), tracks.tolist()), np.asarray(wrong, bool).tolist()):
+        n[key] = n.get(key, 0) + 1
+        bad[key] = bad.get(key, 0) + int(w)
+    rows = [{"track": str(t), "class_id": int(c), "errors": bad[(c, t)], "images": n[(c, t)]}
+            for c, t in n if bad[(c, t)]]
+    return sorted(rows, key=lambda r: (-r["errors"], r["track"]))
+
+
 def _print_summary(summ: dict, n_out: int) -> None:
     print(f"images {summ['n']}  accuracy {summ['accuracy']:.4%}  top3 {summ['top_k']['top3']:.4%}  "
           f"macro P/R/F1 {summ['macro_precision']:.4f}/{summ['macro_recall']:.4f}/{summ['macro_f1']:.4f}  "
@@ -83,3 +96,8 @@ def _print_summary(summ: dict, n_out: int) -> None:
         print(f"{r['id']:>3} {r['name'][:41]:<42}{r['precision']:>8.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
               f"{r['support']:>9}")
     print("rarest classes, recall: " + ", ".join(f"{k}: {v:.4f}" for k, v in summ["rarest_classes_recall"].items()))
+    bad = summ.get("tracks_with_errors", [])
+    if bad:
+        errors = sum(r["errors"] for r in bad)
+        print(f"{errors} errors on {len(bad)} tracks; most: "
+              + ", ".join(f"{r['track']} {r['errors']}/{r['images']}" for r in bad[:5]))

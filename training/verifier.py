@@ -32,7 +32,7 @@ from training.detection_eval import FOLDS, fold_gates, fold_of, list_scenes, rea
 from training.detmetrics import iou_matrix
 from training.gate import JITTERS, NEGATIVE_IOU, POSITIVE_IOU, _jitter
 
-LAMBDA = 1e-2  # L2 on standardised features; 1e-3..1 all gave held-out AP 0.78-0.80 (docs/DETECTOR.md)
+LAMBDA = 1e-2  # L2 on standardised features: a light prior for ~4,400 candidates of 256 features each
 
 
 def fit_logistic(pos: np.ndarray, neg: np.ndarray, lam: float = LAMBDA) -> dict:
