@@ -266,7 +266,8 @@ class FakeClassifier:
 def test_recognizer_classifies_in_one_batch_and_fills_classes(scene):
     img, gt = scene
     fake = FakeClassifier({"blue": (38, 0.99), "red": (2, 0.95), "yellow": (12, 0.97)})
-    rec = Recognizer(Detector(), fake, RecognizerConfig(min_score=0.5, route_min_score={}, consistency="colour"))
+    rec = Recognizer(Detector(), fake, RecognizerConfig(min_score=0.5, route_min_score={}, consistency="colour",
+                                                          second_look=None))
     out = rec(img)
     assert fake.calls == 1 and fake.batch_sizes[0] >= 6
     assert all(d.class_id >= 0 and d.score >= 0.5 for d in out)
@@ -323,7 +324,8 @@ def test_no_entry_design_check():
 def test_failed_design_check_rejects_the_class(scene):
     img, gt = scene
     fake = FakeClassifier({"blue": (17, 0.999), "red": (17, 0.999), "yellow": (17, 0.999)})
-    rec = Recognizer(Detector(), fake, RecognizerConfig(min_score=0.5, route_min_score={}, consistency="none"))
+    rec = Recognizer(Detector(), fake, RecognizerConfig(min_score=0.5, route_min_score={}, consistency="none",
+                                                          second_look=None))
     dets = rec.classify_all(img)
     assert dets and all(d.class_id == -1 for d in dets)  # nothing in the scene is a no-entry sign
     assert rec.filter(dets) == []
@@ -380,7 +382,7 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
     """Only candidates the gate scores >= gate_min reach the classifier, in one batch; without a
     verifier a detection's score is P(sign) from the gate times the class confidence."""
     img, _ = scene
-    cfg = RecognizerConfig(min_score=0.0, route_min_score={}, consistency="none", gate_min=0.6)
+    cfg = RecognizerConfig(min_score=0.0, route_min_score={}, consistency="none", gate_min=0.6, second_look=None)
     fake, gate = FakeClassifier({"blue": (38, 0.99), "red": (2, 0.95), "yellow": (12, 0.97)}), FakeGate()
     rec = Recognizer(Detector(), fake, cfg, gate=gate)
     cands = rec.propose(img)
@@ -391,10 +393,51 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
         assert d.score == pytest.approx(gs * {38: 0.99, 2: 0.95, 12: 0.97}[d.class_id], rel=1e-6)
 
 
-# measured 0.957 / 0.733 (66 of 90 signs, 3 false alarms) with the shipped models. These scenes are
+class TwoLookClassifier:
+    """Box head moves every box 10 px right; reads class 1 on a first (loose) crop, class 2 on a moved one."""
+
+    class_ids = np.arange(43)
+
+    def __init__(self) -> None:
+        self.calls: list[np.ndarray] = []
+
+    def classify_boxes(self, frame, boxes, verifier=None):
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.calls.append(b)
+        second = len(self.calls) > 1
+        probs = np.zeros((len(b), 43), np.float32)
+        probs[:, 2 if second else 1] = 0.9
+        probs[:, 1 if second else 2] = 0.1
+        sign = np.full(len(b), 0.8 if second else 0.6, np.float32)
+        return Classified(probs.argmax(1), probs.max(1), probs, b + np.float32([10, 0, 10, 0]), sign)
+
+
+def test_second_look_reclassifies_promising_crops_at_the_box_head_box_and_averages():
+    img = np.zeros((100, 300, 3), np.uint8)
+    cands = [Detection(box=(0, 0, 40, 40), colour="red"), Detection(box=(100, 0, 140, 40), colour="red")]
+    gate = np.array([1.0, 1.0], np.float32)
+    clf = TwoLookClassifier()
+    rec = Recognizer(None, clf, RecognizerConfig(second_look=0.5, consistency="none"))
+    out = rec.classify_candidates(img, cands, gate=gate, verifier=lambda f: None)
+    assert len(clf.calls) == 2
+    np.testing.assert_allclose(clf.calls[1], clf.calls[0] + np.float32([10, 0, 10, 0]))  # re-cut at the head's box
+    # pass 1: class 1 at 0.9 x 0.6 = 0.54; pass 2: class 2 at 0.9 x 0.8 = 0.72; averaged: class 2 at
+    # (0.1 x 0.6 + 0.72) / 2 = 0.39 beats class 1 at (0.54 + 0.08) / 2 = 0.31
+    assert [d.class_id for d in out] == [2, 2]
+    assert out[0].score == pytest.approx(0.39, abs=1e-6)
+    assert out[0].box == (10.0, 0.0, 50.0, 40.0)  # the first pass's re-framed box, not re-framed twice
+    # crops scoring under second_look keep their single look, and no second call is made
+    clf2 = TwoLookClassifier()
+    out2 = Recognizer(None, clf2, RecognizerConfig(second_look=0.6, consistency="none")).classify_candidates(
+        img, cands, gate=gate, verifier=lambda f: None)
+    assert len(clf2.calls) == 1 and [d.class_id for d in out2] == [1, 1]
+    assert out2[0].score == pytest.approx(0.54, abs=1e-6)
+
+
+# measured 0.958 / 0.756 (68 of 90 signs, 3 false alarms) with the shipped models. These scenes are
 # in the shipped gate's and verifier's training folds: a regression guard, not a performance figure
 # (eval-detection's cross-validated figures are those, docs/DETECTOR.md).
-SYSTEM_PRECISION_FLOOR_60, SYSTEM_RECALL_FLOOR_60 = 0.9, 0.68
+SYSTEM_PRECISION_FLOOR_60, SYSTEM_RECALL_FLOOR_60 = 0.9, 0.72
 
 
 @pytest.mark.data

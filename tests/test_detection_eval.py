@@ -22,14 +22,17 @@ class _FakeClassifier:
     def __init__(self, model=None, *a, **k) -> None:
         self.path = Path("fake.tflite")
         self.pre = Preprocessing()
+        self.class_ids = np.arange(43)
         self.card = SimpleNamespace(extra={})  # no verifier folds: the cross-validation runs without them
 
     def classify_boxes(self, frame, boxes, verifier=None):
         crops = [frame[int(b[1]):int(b[3]) + 1, int(b[0]):int(b[2]) + 1] for b in boxes]
         n = len(crops)
         scores = np.array([min(0.99, 0.5 + float(np.asarray(c).std()) / 100) for c in crops], np.float32)
-        return Classified(np.full(n, 2), scores, np.zeros((n, 43), np.float32),
-                          np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(n, np.float32))
+        probs = np.zeros((n, 43), np.float32)
+        probs[:, 2] = scores
+        return Classified(np.full(n, 2), scores, probs, np.asarray(boxes, np.float32).reshape(-1, 4),
+                          np.ones(n, np.float32))
 
 
 def test_read_gt(tmp_path):
