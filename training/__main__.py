@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--events", default=None, help="keep the run's event log here")
     r.add_argument("--json", default=None)
 
+    lg = sub.add_parser("pictogram-legibility", help="the recognizer reads the renderer's 43 clean pictograms "
+                        "at a few sizes: how close the drawings are to the real designs")
+    lg.add_argument("--model", default=None)
+    lg.add_argument("--json", default=None)
+
     d = sub.add_parser("eval-detection", help="GTSDB protocol on scenes with gt.txt")
     d.add_argument("--scenes", required=True)
     d.add_argument("--gt", required=True)
@@ -151,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             from training.track_eval import main as driveby_main
 
             return driveby_main(args)
+        elif args.cmd == "pictogram-legibility":
+            from training.legibility import main as legibility_main
+
+            return legibility_main(args)
         elif args.cmd == "eval-detection":
             from training.detection_eval import main as det_main
 

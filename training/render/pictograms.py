@@ -89,6 +89,7 @@ class _Pen:
         """Text stretched into a box: condensed digits like the DIN font, legible when small."""
         scale, thick = 4.0, max(2, int(round(4.0 * 30 * weight)))
         font = cv2.FONT_HERSHEY_SIMPLEX
+        text = text.replace("0", "O")  # this OpenCV's fonts slash the zero; no German sign does
         (tw, th), base = cv2.getTextSize(text, font, scale, thick)
         pad = thick + 4
         tmp = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
