@@ -182,7 +182,8 @@ class Recognizer:
             out.append(replace(cands[i], box=box, class_id=c, score=float(s)))
         return out
 
-    def _second_look(self, img, res, p_sign, ids, scores, verifier, verified):
+    def _second_look(self, img: np.ndarray, res, p_sign: np.ndarray, ids: np.ndarray, scores: np.ndarray,
+                     verifier, verified: bool) -> tuple[np.ndarray, np.ndarray]:
         """Classify the promising crops again, cut at the box head's box, and average the two passes.
 
         The first crop is framed by a colour blob, often loosely; the second by the box head, like
