@@ -87,6 +87,7 @@ class Classifier:
         self.verifier = Verifier.from_dict(verifier) if verifier and "features" in self.card.outputs else None
         self._interp: dict[int, object] = {}
         self._outputs: dict[str, int] = {}  # LiteRT output index of each named output
+        self._widths: dict[str, int] = {}  # values per row of each named output (for empty batches)
         self._fn = None
         if backend == "litert":
             self._check_shapes(self._interpreter(1))
@@ -129,10 +130,13 @@ class Classifier:
         # Keras exports a dict of outputs in key order, named "...:0", "...:1", ...
         outs = sorted(outs, key=lambda d: int(d["name"].rsplit(":", 1)[-1]) if ":" in d["name"] else 0)
         self._outputs = {name: d["index"] for name, d in zip(names, outs)}
-        dims = {name: int(d["shape"][-1]) for name, d in zip(names, outs)}
-        if dims.get("box", 4) != 4:
-            raise ModelError(f"{self.path}: the box output has {dims['box']} values, not 4")
-        self._verify(in_shape, dims["probs"])
+        self._widths = {name: int(d["shape"][-1]) for name, d in zip(names, outs)}
+        self._verify_outputs(in_shape)
+
+    def _verify_outputs(self, in_shape: tuple[int, ...]) -> None:
+        if self._widths.get("box", 4) != 4:
+            raise ModelError(f"{self.path}: the box output has {self._widths['box']} values, not 4")
+        self._verify(in_shape, self._widths["probs"])
 
     def _verify(self, in_shape: tuple[int, ...], out_dim: int) -> None:
         if in_shape != self.pre.input_shape:
@@ -154,8 +158,9 @@ class Classifier:
         names = sorted(outputs) if isinstance(outputs, dict) else ["probs"]
         if names != self.card.outputs:
             raise ModelError(f"{self.path}: outputs {names}, but its card describes {self.card.outputs}")
-        probs = outputs["probs"] if isinstance(outputs, dict) else outputs
-        self._verify(tuple(self.keras_model.input_shape[1:]), int(probs.shape[-1]))
+        tensors = outputs if isinstance(outputs, dict) else {"probs": outputs}
+        self._widths = {name: int(t.shape[-1]) for name, t in tensors.items()}
+        self._verify_outputs(tuple(self.keras_model.input_shape[1:]))
         self._fn = tf.function(lambda x: self.keras_model(x, training=False), reduce_retracing=True)
 
     # -- inference --------------------------------------------------------------------------
@@ -164,8 +169,7 @@ class Classifier:
         preprocessed float32 batch (N, H, W, C)."""
         n = len(x)
         if n == 0:
-            return {name: np.zeros((0, self.card.num_outputs if name == "probs" else 4), np.float32)
-                    for name in self.card.outputs}
+            return {name: np.zeros((0, self._widths[name]), np.float32) for name in self.card.outputs}
         if self.backend != "litert":
             out = self.keras_model.predict(x, verbose=0) if self.backend == "keras-predict" else self._fn(x)
             return ({k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict)

@@ -33,6 +33,16 @@ def test_shipped_litert_agrees_with_keras():
         np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
 
 
+@pytest.mark.parametrize("backend", ["litert", "tf-function"])
+def test_shipped_model_classifies_no_boxes(backend):
+    """A frame without candidates: empty outputs of the right widths, and the verifier reads them."""
+    clf = Classifier(DEFAULT_MODEL, backend)
+    out = clf.predict(np.zeros((0, *clf.pre.input_shape), np.float32))
+    assert {k: v.shape for k, v in out.items()} == {"box": (0, 4), "features": (0, 256), "probs": (0, 43)}
+    r = clf.classify_boxes(np.zeros((40, 60, 3), np.uint8), [])
+    assert len(r.ids) == len(r.scores) == len(r.sign) == 0 and r.boxes.shape == (0, 4)
+
+
 def test_shipped_gate_and_verifier_match_their_cards():
     """The gate's card lists its files' hashes and fold models; the recognizer's card holds its verifiers."""
     from realtime.classifier import DEFAULT_GATE
