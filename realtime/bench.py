@@ -57,7 +57,7 @@ def backend_table(model: str | None, backends: list[str], seed: int = 0, gate: s
     """ms per batched call (preprocessing of a frame's boxes included) per backend and batch size;
     the gate's LiteRT model as one more row; errors as text."""
     from realtime.card import ModelError
-    from realtime.classifier import DEFAULT_GATE, Classifier
+    from realtime.classifier import Classifier, resolve_gate
 
     rng = np.random.default_rng(seed)
     frame = rng.integers(0, 256, (800, 1360, 3), dtype=np.uint8)
@@ -65,8 +65,9 @@ def backend_table(model: str | None, backends: list[str], seed: int = 0, gate: s
     x, y = rng.integers(0, 1360 - 120, 32), rng.integers(0, 800 - 120, 32)
     boxes = np.stack([x, y, x + side, y + side], axis=1).astype(np.float32)
     rows = [(b, model, b) for b in backends]
-    if gate != "none" and (gate is not None or DEFAULT_GATE.is_file()):
-        rows.append(("gate (LiteRT)", gate or DEFAULT_GATE, "litert"))
+    gate_path = resolve_gate(gate)
+    if gate_path is not None:
+        rows.append(("gate (LiteRT)", gate_path, "litert"))
     table: dict[str, dict] = {}
     for name, path, backend in rows:
         try:

@@ -48,6 +48,15 @@ def resolve(model: Path | str | None, backend: str) -> tuple[Path, ModelCard]:
     return path, card
 
 
+def resolve_gate(gate: str | Path | None) -> Path | None:
+    """The gate model to use: ``gate`` itself, else the shipped one where it exists; None for "none"."""
+    if gate == "none":
+        return None
+    if gate is not None:
+        return Path(gate)
+    return DEFAULT_GATE if DEFAULT_GATE.is_file() else None
+
+
 @dataclass(frozen=True)
 class Verifier:
     """Logistic "sign or clutter" head on the recognizer's 256 features: P(sign) = sigmoid(f . w + b).

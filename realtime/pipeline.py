@@ -107,15 +107,15 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
         except (ImportError, AttributeError) as exc:
             raise OutputError(f"cannot load recognizer {factory!r}: {exc}") from None
         return fn(model=model)
-    from realtime.classifier import DEFAULT_GATE, Classifier  # lazy: LiteRT/TensorFlow load only when needed
+    from realtime.classifier import Classifier, resolve_gate  # lazy: LiteRT/TensorFlow load only when needed
     from realtime.detect import Detector
     from realtime.recognize import Recognizer
 
     classifier = Classifier(model, backend=backend)
     classifier.warm_up()  # every batch size allocated now: no memory steps or frame stalls mid-run
-    gate_model = None
-    if gate != "none" and (gate is not None or DEFAULT_GATE.is_file()):
-        gate_model = Classifier(gate or DEFAULT_GATE, backend="litert" if backend == "litert" else backend)
+    gate_path, gate_model = resolve_gate(gate), None
+    if gate_path is not None:
+        gate_model = Classifier(gate_path, backend=backend)
         gate_model.warm_up()
     detector = Detector()
     if times is None:
@@ -307,7 +307,7 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     t_start = time.perf_counter()
     t_last = t_start
     reason = "end of source"
-    # Recognizers that split into propose (detector + gate) and finish (classifier + rejection) let
+    # Recognizers that split into propose (detector) and finish (gate, classifier, rejection) let
     # the next frame's proposals run on the other core while this frame is classified and drawn.
     split = opts.overlap and callable(getattr(recognize, "propose", None)) and callable(
         getattr(recognize, "finish", None))

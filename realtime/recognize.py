@@ -63,7 +63,6 @@ class RecognizerConfig:
         return self.route_min_score.get(route, self.min_score)
 
 
-
 def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_width: float = 24.0) -> bool:
     """Whether the detector's evidence (colour route, outline) fits the catalogue entry of a class."""
     if not 0 <= class_id < NUM_CLASSES:
@@ -142,12 +141,12 @@ class Recognizer:
         """The second half: gate, classify what the gate passed, apply the rejection rule."""
         return self.filter(self.classify_candidates(img, cands))
 
-    def gate_scores(self, img: np.ndarray, cands: Sequence[Detection]) -> np.ndarray:
-        """P(sign) of each candidate from the gate (ones without a gate), in one batched call."""
-        if self.gate is None or not cands:
+    def gate_scores(self, img: np.ndarray, cands: Sequence[Detection], gate=None) -> np.ndarray:
+        """P(sign) of each candidate from ``gate`` (default: the recognizer's; ones without any)."""
+        gate = gate if gate is not None else self.gate
+        if gate is None:
             return np.ones(len(cands), np.float32)
-        probs = self.gate.predict_proba(prepare_boxes(img, [d.box for d in cands], self.gate.pre))
-        return probs[:, list(self.gate.class_ids).index(1)].astype(np.float32)
+        return gate_probability(gate, img, [d.box for d in cands])
 
     def classify_candidates(self, img: np.ndarray, cands: Sequence[Detection], gate: np.ndarray | None = None,
                             verifier=None) -> list[Detection]:
@@ -216,6 +215,14 @@ class Recognizer:
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         img = as_bgr8(frame)
         return self.finish(img, self.propose(img))
+
+
+def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
+    """P(sign) from a gate model for boxes of one BGR frame, in one batched call."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.float32)
+    probs = gate.predict_proba(prepare_boxes(img, boxes, gate.pre))
+    return probs[:, list(gate.class_ids).index(1)].astype(np.float32)
 
 
 def dedupe(dets: Sequence[Detection], overlap: float = 0.5, centre: bool = False) -> list[Detection]:

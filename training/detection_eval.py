@@ -249,7 +249,7 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
     ``gates`` and ``verifiers`` map a scene name to the gate and the verifier that score it (those
     of the fold that never saw it); without them the recognizer's own are used.
     """
-    from realtime.preprocess import as_bgr8, prepare_boxes
+    from realtime.preprocess import as_bgr8
 
     classified: dict[str, list[Detection]] = {}
     cands: dict[str, list[Detection]] = {}
@@ -265,11 +265,7 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
         t2 = t1
         if recognizer is not None:
             img = as_bgr8(img)
-            gate = (gates or {}).get(path.name)
-            if gate is not None and c:
-                g = gate.predict_proba(prepare_boxes(img, [d.box for d in c], gate.pre))[:, 1]
-            else:
-                g = recognizer.gate_scores(img, c)
+            g = recognizer.gate_scores(img, c, (gates or {}).get(path.name))
             t2 = time.perf_counter()
             classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
                                                                    verifier=(verifiers or {}).get(path.name))
@@ -334,7 +330,7 @@ def main(args) -> int:
     """Run the system over ``args.scenes``, score it against ``args.gt``, write everything to ``args.out``."""
     import cv2 as _cv2
 
-    from realtime.classifier import DEFAULT_GATE, DEFAULT_MODEL, Classifier
+    from realtime.classifier import DEFAULT_MODEL, Classifier, resolve_gate
 
     _cv2.setNumThreads(1)  # the detector is meant for one core; time it that way
     out = Path(args.out)
@@ -347,10 +343,9 @@ def main(args) -> int:
     model = getattr(args, "model", None)
     recognizer = None
     gates = verifiers = None
-    gate_arg = getattr(args, "gate", None)
-    gate_path = Path(gate_arg or DEFAULT_GATE)
+    gate_path = resolve_gate(getattr(args, "gate", None))
     if model is not None or Path(DEFAULT_MODEL).is_file():
-        gate = Classifier(gate_path) if gate_arg != "none" and (gate_arg or gate_path.exists()) else None
+        gate = Classifier(gate_path) if gate_path is not None else None
         recognizer = Recognizer(detector, Classifier(model), gate=gate)
         gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
         verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])

@@ -26,7 +26,7 @@ from realtime.card import ModelCard, card_path_for
 from realtime.classifier import DEFAULT_GATE, Classifier
 from realtime.detect import Detector
 from realtime.preprocess import prepare_boxes, to_input
-from realtime.recognize import RecognizerConfig
+from realtime.recognize import RecognizerConfig, gate_probability
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_gates, fold_of, list_scenes, read_gt
 from training.detmetrics import iou_matrix
@@ -74,9 +74,7 @@ def collect(scenes_dir: str, gt_path: str, clf: Classifier, gate_dir: Path, gate
         if img is None:
             raise ValueError(f"cannot read image {path}")
         boxes = np.array([d.box for d in detector(img)], np.float32).reshape(-1, 4)
-        gate = gates[path.name]
-        if len(boxes):
-            boxes = boxes[gate.predict_proba(prepare_boxes(img, boxes, gate.pre))[:, 1] >= gate_min]
+        boxes = boxes[gate_probability(gates[path.name], img, boxes) >= gate_min]
         gt = gts.get(path.name)
         gt_boxes = gt.boxes if gt is not None else np.zeros((0, 4))
         both = np.concatenate([boxes, _jitter(gt_boxes, JITTERS, rng)])
