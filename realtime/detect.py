@@ -1,4 +1,4 @@
-"""Stage 1: propose sign candidates by colour and structure, in a few milliseconds, for any frame.
+"""Stage 1: propose sign candidates by colour and structure, in about ten milliseconds, for any frame.
 
 The detector is tuned for recall, not precision: what it proposes, a small CNN (the gate) and
 the recognizer then judge, and the recognizer's box head re-frames. So the work here is a
@@ -39,6 +39,7 @@ from realtime.types import Detection
 
 ROUTES = ("red", "blue", "yellow", "achromatic")
 KINDS = ("blob", "end", "ring", "core")  # how a candidate was found (Detection.shape stays the outline)
+_KIND = {k: i for i, k in enumerate(KINDS)}
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class Detector:
         parts: list[tuple[np.ndarray, int, int, np.ndarray]] = []  # (boxes in pooled px, route, kind, score)
         if c.achromatic and not noisy:
             discs = self._discs(v, s, f)
-            parts.append((discs, ROUTES.index("achromatic"), 0, np.full(len(discs), 0.3, np.float32)))
+            parts.append((discs, ROUTES.index("achromatic"), _KIND["blob"], np.full(len(discs), 0.3, np.float32)))
         for r, route in enumerate(ROUTES[:3]):
             score = cv2.bitwise_and(s_lit, _hue_mask(h, self._hues[route]))
             if c.pool > 1:
@@ -148,14 +149,14 @@ class Detector:
                 strict = (k + 1) / len(levels)  # stricter levels rank first: less clutter reaches them
                 if route == "yellow":
                     cores = self._cores(_cc(mask), f, v, s)
-                    parts.append((cores, r, 3, np.full(len(cores), 0.6 + 0.2 * strict, np.float32)))
+                    parts.append((cores, r, _KIND["core"], np.full(len(cores), 0.6 + 0.2 * strict, np.float32)))
                     continue
                 blobs, ends = self._blobs(_cc(mask), f, route)
-                parts.append((blobs, r, 0, np.full(len(blobs), 0.3 + 0.4 * strict, np.float32)))
-                parts.append((ends, r, 1, np.full(len(ends), 0.2 + 0.2 * strict, np.float32)))
+                parts.append((blobs, r, _KIND["blob"], np.full(len(blobs), 0.3 + 0.4 * strict, np.float32)))
+                parts.append((ends, r, _KIND["end"], np.full(len(ends), 0.2 + 0.2 * strict, np.float32)))
                 if route == "red" and (k < c.ring_levels or noisy):
                     rings = self._rings(mask, f)
-                    parts.append((rings, r, 2, np.full(len(rings), 0.9, np.float32)))
+                    parts.append((rings, r, _KIND["ring"], np.full(len(rings), 0.9, np.float32)))
         return self._finish(parts, f, (W, H))
 
     # -- candidate sources, all vectorised ---------------------------------------------------------
@@ -270,7 +271,7 @@ class Detector:
         _, first = np.unique(np.round(boxes[order]).astype(np.int32), axis=0, return_index=True)
         order = order[np.sort(first)]
         order = _take(order, route, c.max_candidates, [c.route_share.get(r, 0.0) for r in ROUTES])
-        shapes = np.where(kind[order] == 3, "diamond", "").tolist()
+        shapes = np.where(kind[order] == _KIND["core"], "diamond", "").tolist()
         return [Detection(box=tuple(b), colour=ROUTES[r], shape=sh, candidate_score=sc)
                 for b, r, sh, sc in zip(boxes[order].tolist(), route[order].tolist(), shapes, score[order].tolist())]
 

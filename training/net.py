@@ -58,7 +58,7 @@ def without_features(model: keras.Model) -> keras.Model:
 
 
 def build_gate(input_shape: tuple[int, int, int], seed: int = 0) -> keras.Model:
-    """The gate: sign or not, from a 20x20 crop, in ~0.02 ms (docs/DETECTOR.md).
+    """The gate: sign or not, from a 20x20 crop, in ~0.05 ms in a batch of 32 (docs/BENCHMARKS.md).
 
     Three 3x3 conv + 2x2 pool steps (8/16/32 filters, ~0.3M multiply-adds) are enough to tell a
     sign's outline and colour layout from clutter; deciding which sign is the recognizer's job.
