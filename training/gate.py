@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,23 +50,30 @@ class Mined:
     names: list[str]
 
 
-def mine(scenes_dir: str, gt_path: str, detector: Detector | None = None, pre: Preprocessing = GATE_PRE,
-         folds: int = FOLDS, seed: int = 0) -> Mined:
-    """Every detector candidate of every scene, plus jittered ground-truth boxes, as gate inputs."""
+def scene_boxes(scenes: Sequence[Path], gt_path: str, detector: Detector | None = None, seed: int = 0
+                ) -> Iterator[tuple[Path, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per scene: its path, image, detector candidate boxes, ground-truth boxes and ``JITTERS``
+    jittered copies of each (the extra positives both the gate and the verifier learn from)."""
     detector = detector or Detector()
-    scenes = list_scenes(scenes_dir)
     gts = read_gt(gt_path)
-    fold = fold_of([p.name for p in scenes], folds)
     rng = np.random.default_rng(seed)
-    xs, ious, fs, ss, ks = [np.zeros((0, *pre.input_shape), np.uint8)], [], [], [], []
-    for i, path in enumerate(scenes):
+    for path in scenes:
         img = cv2.imread(str(path))
         if img is None:
             raise ValueError(f"cannot read image {path}")
         boxes = np.array([d.box for d in detector(img)], np.float32).reshape(-1, 4)
         gt = gts.get(path.name)
         gt_boxes = gt.boxes if gt is not None else np.zeros((0, 4))
-        jit = _jitter(gt_boxes, JITTERS, rng)
+        yield path, img, boxes, gt_boxes, _jitter(gt_boxes, JITTERS, rng)
+
+
+def mine(scenes_dir: str, gt_path: str, detector: Detector | None = None, pre: Preprocessing = GATE_PRE,
+         folds: int = FOLDS, seed: int = 0) -> Mined:
+    """Every detector candidate of every scene, plus jittered ground-truth boxes, as gate inputs."""
+    scenes = list_scenes(scenes_dir)
+    fold = fold_of([p.name for p in scenes], folds)
+    xs, ious, fs, ss, ks = [np.zeros((0, *pre.input_shape), np.uint8)], [], [], [], []
+    for i, (path, img, boxes, gt_boxes, jit) in enumerate(scene_boxes(scenes, gt_path, detector, seed)):
         both = np.concatenate([boxes, jit])
         kind = np.r_[np.zeros(len(boxes), np.int8), np.ones(len(jit), np.int8)]
         best = iou_matrix(both, gt_boxes).max(axis=1) if len(gt_boxes) else np.zeros(len(both))

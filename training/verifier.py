@@ -19,18 +19,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from realtime.card import ModelCard, card_path_for
 from realtime.classifier import DEFAULT_GATE, Classifier
-from realtime.detect import Detector
 from realtime.preprocess import prepare_boxes, to_input
 from realtime.recognize import RecognizerConfig, gate_probability
 from training import augment, datasets
-from training.detection_eval import FOLDS, fold_gates, fold_of, list_scenes, read_gt
+from training.detection_eval import FOLDS, fold_gates, fold_of, list_scenes
 from training.detmetrics import iou_matrix
-from training.gate import JITTERS, NEGATIVE_IOU, POSITIVE_IOU, _jitter
+from training.gate import NEGATIVE_IOU, POSITIVE_IOU, scene_boxes
 
 LAMBDA = 1e-2  # L2 on standardised features: a light prior for ~4,400 candidates of 256 features each
 
@@ -60,24 +58,15 @@ def collect(scenes_dir: str, gt_path: str, clf: Classifier, gate_dir: Path, gate
             folds: int = FOLDS, seed: int = 0) -> dict[str, np.ndarray]:
     """Recognizer features of the candidates each scene's fold gate passes, plus jittered ground truth."""
     scenes = list_scenes(scenes_dir)
-    gts = read_gt(gt_path)
     names = [p.name for p in scenes]
     gates = fold_gates(gate_dir, names, folds)
     if gates is None:
         raise FileNotFoundError(f"no fold gates in {gate_dir / 'folds'}: run `python -m training train-gate` first")
     fold = fold_of(names, folds)
-    detector = Detector()
-    rng = np.random.default_rng(seed)
     feats, ious, fs, kinds = [], [], [], []
-    for path in scenes:
-        img = cv2.imread(str(path))
-        if img is None:
-            raise ValueError(f"cannot read image {path}")
-        boxes = np.array([d.box for d in detector(img)], np.float32).reshape(-1, 4)
+    for path, img, boxes, gt_boxes, jit in scene_boxes(scenes, gt_path, seed=seed):
         boxes = boxes[gate_probability(gates[path.name], img, boxes) >= gate_min]
-        gt = gts.get(path.name)
-        gt_boxes = gt.boxes if gt is not None else np.zeros((0, 4))
-        both = np.concatenate([boxes, _jitter(gt_boxes, JITTERS, rng)])
+        both = np.concatenate([boxes, jit])
         if not len(both):
             continue
         feats.append(clf.predict(prepare_boxes(img, both, clf.pre))["features"])
