@@ -51,10 +51,12 @@ class Track:
 class Tracker:
     """Greedy IoU + centre-distance tracker. ``update`` once per frame, ``reset`` between unrelated stills."""
 
-    def __init__(self, k: int = 3, n: int = 5, max_age: int = 5, iou_threshold: float = 0.2,
+    def __init__(self, k: int = 3, n: int = 5, max_age: int = 10, iou_threshold: float = 0.2,
                  max_distance: float = 1.0, vote_window: int = 15, velocity_smoothing: float = 0.5) -> None:
         if not 1 <= k <= n:
             raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+        # max_age 10: the recognizer may reject a small sign for several frames in a row; at 5 the
+        # demo's 60 km/h sign came back as a second track (same drive-by figures, docs/PIPELINE.md)
         self.k, self.n, self.max_age = k, n, max_age
         self.iou_threshold = iou_threshold
         self.max_distance = max_distance  # centre distance, in units of the mean box side

@@ -40,6 +40,27 @@ def test_k_of_n_tolerates_missed_frames() -> None:
     assert len({o[0].track_id for o in outs if o}) == 1
 
 
+def test_a_moving_sign_missed_for_several_frames_keeps_its_track() -> None:
+    """A sign the recognizer rejects for 8 frames while it slides outwards (the demo's 60 km/h sign)
+    comes back at its predicted place, far from where it was last seen: same track, still confirmed."""
+    tr = Tracker()
+    outs = []
+    for i in range(20):
+        box = det(700 + 4 * i, 300 - i, 24 + 0.5 * i)
+        outs.append(tr.update([] if 6 <= i < 14 else [box], i))
+    seen = [o[0] for o in outs if o]
+    assert len({d.track_id for d in seen}) == 1
+    assert all(d.confirmed for d in seen[2:])
+
+
+def test_a_gap_longer_than_max_age_starts_a_new_track() -> None:
+    tr = Tracker(max_age=4)
+    first = tr.update([det(100, 100)], 0)[0].track_id
+    for i in range(1, 6):
+        tr.update([], i)
+    assert tr.update([det(100, 100)], 6)[0].track_id != first
+
+
 def test_label_vote_resists_a_single_wrong_label() -> None:
     tr = Tracker()
     labels = [2, 2, 2, 5, 2, 2]
