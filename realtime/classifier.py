@@ -7,6 +7,7 @@ reference the tests compare against.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,9 @@ from realtime.preprocess import prepare_batch, prepare_boxes
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "gtsrb_cnn.tflite"
 DEFAULT_GATE = DEFAULT_MODEL.with_name("gate.tflite")
 BACKENDS = ("litert", "tf-function", "keras-predict")
-# Batch sizes with a ready interpreter; a frame's crops are padded up to the next one. 48 sits
-# where GTSDB frames land most (35-40 candidates); more sizes cost ~10 MB each at warm-up.
+# Batch sizes with a ready interpreter. A batch of another size runs as a few of these (after
+# ``warm_up``, the split its measured costs make cheapest) or, before, padded up to the next one.
+# 48 sits where GTSDB frames land most (35-40 candidates); more sizes cost ~10 MB each at warm-up.
 _BUCKETS = (1, 2, 4, 8, 16, 32, 48, 64)
 
 
@@ -98,6 +100,7 @@ class Classifier:
         self._outputs: dict[str, int] = {}  # LiteRT output index of each named output
         self._widths: dict[str, int] = {}  # values per row of each named output (for empty batches)
         self._fn = None
+        self._plans: dict[int, tuple[int, ...]] = {}  # rows -> bucket sizes to run them in (after warm_up)
         if backend == "litert":
             self._check_shapes(self._interpreter(1))
         else:
@@ -108,11 +111,39 @@ class Classifier:
 
         Each LiteRT bucket costs 8-25 MB and 25-260 ms when first used (measured with the 0.82M
         net): left lazy, a long run grows in steps and stalls a frame whenever a scene first
-        holds more candidates than ever before. The real-time loop calls this once at start.
+        holds more candidates than ever before. Then each bucket is timed (~0.5 s for the
+        recognizer) so that a batch of another size runs as the cheapest split into buckets
+        (``plan_batches``; ~5% off the recognizer's time on GTSDB frames, docs/BENCHMARKS.md). The
+        real-time loop calls this once at start.
         """
         if self.backend == "litert":
             for b in _BUCKETS:
                 self._interpreter(b)
+            self._plans = plan_batches(self._bucket_costs())
+
+    def _bucket_costs(self, repeats: int = 3) -> dict[int, float]:
+        """Seconds per invoke of each bucket, on zeros: what ``plan_batches`` weighs.
+
+        A call is timed as ``predict`` makes it (input in, invoke, every output out). The first invoke
+        of an interpreter packs its weights and is not counted; then the best of ``repeats``, so a
+        busy neighbour inflates no bucket.
+        """
+        costs = {}
+        for b, it in self._interp.items():
+            x = np.zeros((b, *self.pre.input_shape), np.float32)
+            index = it.get_input_details()[0]["index"]
+            it.set_tensor(index, x)
+            it.invoke()
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                it.set_tensor(index, x)
+                it.invoke()
+                for idx in self._outputs.values():
+                    it.get_tensor(idx)
+                best = min(best, time.perf_counter() - t0)
+            costs[b] = best
+        return costs
 
     # -- backends ---------------------------------------------------------------------------
     def _interpreter(self, batch: int):
@@ -184,9 +215,9 @@ class Classifier:
             return ({k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict)
                     else {"probs": np.asarray(out)})
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
-        for start in range(0, n, _BUCKETS[-1]):
-            chunk = x[start:start + _BUCKETS[-1]]
-            b = next(s for s in _BUCKETS if s >= len(chunk))
+        start = 0
+        for b in self._plan(n):
+            chunk = x[start:start + b]
             it = self._interpreter(b)
             if b != len(chunk):
                 chunk = np.concatenate([chunk, np.zeros((b - len(chunk), *chunk.shape[1:]), np.float32)])
@@ -195,7 +226,16 @@ class Classifier:
             keep = min(n - start, b)
             for name, idx in self._outputs.items():
                 parts[name].append(it.get_tensor(idx)[:keep])
+            start += b
         return {name: np.concatenate(p) for name, p in parts.items()}
+
+    def _plan(self, n: int) -> list[int]:
+        """Bucket sizes to run ``n`` rows in: full largest buckets, then the rest as planned."""
+        full, rest = divmod(n, _BUCKETS[-1])
+        if rest == 0:
+            return [_BUCKETS[-1]] * full
+        tail = self._plans.get(rest) or (next(b for b in _BUCKETS if b >= rest),)
+        return [_BUCKETS[-1]] * full + list(tail)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Probabilities for a preprocessed float32 batch (N, H, W, C)."""
@@ -229,6 +269,33 @@ class Classifier:
         best = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
         scores = probs[np.arange(len(best)), best] if len(probs) else np.zeros(0, np.float32)
         return self.class_ids[best], scores.astype(np.float32), probs
+
+
+def plan_batches(costs: dict[int, float]) -> dict[int, tuple[int, ...]]:
+    """For every row count up to the largest bucket, the buckets that hold it at the least cost.
+
+    Padding 17 crops to a batch of 32 makes the recognizer do 15 crops of work for nothing (~0.6 ms
+    each), where a batch of 16 and one of 1 cost one call's overhead more; for the gate, whose
+    crops are cheap, the overhead of a call dominates and padding wins. The measured costs are
+    fitted as overhead + rows x per-row cost (so a noisy bucket cannot skew a plan), then dynamic
+    programming picks the buckets (padding allowed, fewer calls on ties, largest first).
+    """
+    sizes = sorted(costs)
+    if len(sizes) > 1:
+        per_row, overhead = np.polyfit(sizes, [costs[b] for b in sizes], 1)
+        per_row, overhead = max(float(per_row), 1e-9), max(float(overhead), 0.0)
+    else:
+        per_row, overhead = 1.0, 0.0
+    best: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, ())]  # (cost, calls, buckets)
+    for n in range(1, sizes[-1] + 1):
+        options = []
+        for b in sizes:
+            plan = tuple(sorted((b, *best[max(0, n - b)][2]), reverse=True))
+            # from the plan's call and row counts, not summed step by step: equal plans cost exactly
+            # the same, so the tie goes to fewer calls
+            options.append((overhead * len(plan) + per_row * sum(plan), len(plan), plan))
+        best.append(min(options))
+    return {n: plan for n, (_, _, plan) in enumerate(best) if n}
 
 
 class Classified(NamedTuple):

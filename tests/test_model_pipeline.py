@@ -60,6 +60,33 @@ def test_litert_and_keras_agree(trained):
     assert lite.classify([])[0].shape == (0,)
 
 
+def test_planned_batches_give_the_same_outputs_as_single_crops(trained):
+    """After warm_up a batch runs as a split of bucket sizes; no row may depend on the split."""
+    _, out, _ = trained
+    lite = Classifier(out / "tiny.tflite", backend="litert")
+    lite.warm_up()
+    assert set(lite._plans) == set(range(1, 65))
+    x = np.random.default_rng(1).random((70, 32, 32, 3), dtype=np.float32)
+    whole = lite.predict_proba(x)
+    single = np.concatenate([lite.predict_proba(x[i:i + 1]) for i in range(len(x))])
+    np.testing.assert_allclose(whole, single, atol=1e-6)
+    for n in (1, 17, 63, 64, 65, 130):
+        assert lite.predict_proba(x[:1].repeat(n, axis=0)).shape == (n, 43)
+
+
+def test_batch_plans_weigh_call_overhead_against_padding():
+    """Hand-computed plans: costly rows are split exactly; cheap rows with a costly call are padded."""
+    from realtime.classifier import plan_batches
+
+    buckets = (1, 2, 4, 8, 16, 32, 48, 64)
+    rows = plan_batches({b: 0.6 * b for b in buckets})  # the recognizer: ~0.6 ms a crop, no overhead
+    assert rows[17] == (16, 1) and rows[7] == (4, 2, 1) and rows[40] == (32, 8) and rows[64] == (64,)
+    calls = plan_batches({b: 0.2 + 0.001 * b for b in buckets})  # a call costs 200 rows
+    assert calls[17] == (32,) and calls[3] == (4,) and calls[49] == (64,)
+    for plans in (rows, calls):
+        assert all(sum(plan) >= n and all(b in buckets for b in plan) for n, plan in plans.items())
+
+
 def test_box_head_agrees_across_backends_and_maps_back_to_the_frame(trained):
     """The second output: the sign's box in the crop, as fractions, mapped back to frame pixels."""
     _, out, _ = trained
