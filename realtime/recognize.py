@@ -73,7 +73,8 @@ def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_wid
     if det.colour == "achromatic":  # the end-of signs, and priority road by its broad white border
         ok = sign.achromatic or sign.id == 12
     else:
-        ok = det.colour in sign.colours[:1] or (det.colour == "yellow" and sign.id == 12)
+        # priority road's core is yellow, or falls in the red hue range when orange under warm light
+        ok = det.colour in sign.colours[:1] or (det.colour in ("yellow", "red") and sign.id == 12)
     if not ok or mode == "colour" or not det.shape or det.width < shape_min_width:
         return ok
     return _SAME_OUTLINE.get(det.shape, det.shape) == _SAME_OUTLINE.get(sign.shape, sign.shape)
@@ -83,8 +84,10 @@ def _no_entry(img: np.ndarray, box: Sequence[float]) -> bool:
     """No entry (17) is a red disc crossed by a white bar: red above and below, pale in the middle.
 
     Red clutter the CNN calls "no entry" (brick, tail lights, painted walls) rarely has all three.
-    Margins are wide: on the 18 GTSDB no-entry signs the red shares were >= 0.81 and >= 0.89 and
-    the bar's saturation <= 87.
+    The box is the box head's, often a few pixels off the sign, so each part is looked for where it
+    is: the reddest 7-row band of each half, the palest 6-row band of the middle. Margins are wide:
+    on the 18 GTSDB no-entry signs the red shares were >= 0.81 and >= 0.89 and the bar's
+    saturation <= 87.
     """
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     roi = img[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
@@ -93,10 +96,19 @@ def _no_entry(img: np.ndarray, box: Sequence[float]) -> bool:
     hsv = cv2.cvtColor(cv2.resize(roi, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
     h, s, v = (hsv[:, :, k].astype(np.float32) for k in range(3))
     red = ((h <= 10) | (h >= 160)) & (s >= 60)
-    top, bottom = red[3:10, 8:24].mean(), red[22:29, 8:24].mean()
-    bar_s, bar_v = s[13:19, 8:24].mean(), v[13:19, 8:24].mean()
+    rows = red[:, 8:24].mean(axis=1)
+    top, bottom = _band(rows[:16], 7).max(), _band(rows[16:], 7).max()
+    middle = _band(rows[8:24], 6)
+    at = 8 + int(middle.argmin())  # the bar: the least red band of the middle rows
+    bar_s, bar_v = s[at:at + 6, 8:24].mean(), v[at:at + 6, 8:24].mean()
     ring_v = v[red].mean() if red.any() else 255.0
     return top >= 0.7 and bottom >= 0.7 and bar_s <= 100 and bar_v >= 1.05 * ring_v
+
+
+def _band(rows: np.ndarray, k: int) -> np.ndarray:
+    """Mean of every run of ``k`` consecutive values."""
+    c = np.concatenate([[0.0], np.cumsum(rows)])
+    return (c[k:] - c[:-k]) / k
 
 
 # class id -> check of the sign's printed design on the frame; failing it rejects that class

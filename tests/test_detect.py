@@ -289,6 +289,9 @@ def test_recognizer_rejects_inconsistent_and_unsure_and_background():
     assert not consistent(Detection(box=(0, 0, 40, 40), colour="yellow", shape="diamond"), 14)
     assert consistent(Detection(box=(0, 0, 40, 40), colour="achromatic", shape="circle"), 41)
     assert consistent(Detection(box=(0, 0, 40, 40), colour="red", shape="octagon"), 14)
+    # an orange priority-road core under warm light falls in the red hue range
+    assert consistent(Detection(box=(0, 0, 40, 40), colour="red"), 12, mode="colour")
+    assert not consistent(Detection(box=(0, 0, 40, 40), colour="blue"), 12, mode="colour")
 
     rec = Recognizer(None, None, RecognizerConfig(min_score=0.9, route_min_score={}, consistency="shape"))
     good = Detection(box=(0, 0, 40, 40), colour="blue", shape="circle", class_id=38, score=0.95)
@@ -319,6 +322,10 @@ def test_no_entry_design_check():
     assert check(img, (160, 160, 241, 241))
     assert not check(img, (460, 160, 541, 241))
     assert not check(img, (0, 0, 0, 0))
+    # the box head's box is often a few pixels off: a box shifted down and too tall still shows
+    # red above and below the bar (the fixed windows of the first version missed this one)
+    assert check(img, (160, 168, 241, 256)) and check(img, (155, 170, 245, 262))
+    assert not check(img, (460, 170, 541, 256))
 
 
 def test_failed_design_check_rejects_the_class(scene):
