@@ -38,7 +38,7 @@ class RecognizerConfig:
 
     min_score: float = 0.9  # P(sign) x class confidence needed to report a sign
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
-    route_min_score: dict[str, float] = field(default_factory=lambda: {"blue": 0.85, "yellow": 0.55})
+    route_min_score: dict[str, float] = field(default_factory=lambda: {"blue": 0.85, "yellow": 0.3})
     consistency: str = "colour"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
@@ -48,6 +48,9 @@ class RecognizerConfig:
     # classified crops scoring at least this get a second look: re-cropped at the box head's box and
     # classified again, the two passes' P(sign) x probabilities averaged (None: one pass only)
     second_look: float | None = 0.3
+    # the box head learnt GTSRB's looser ROI boxes: reported boxes are scaled by (width, height) about
+    # their centre to GTSDB's tight ones (chosen by CV like the thresholds; 1, 1 leaves them as they are)
+    box_scale: tuple[float, float] = (0.934, 0.906)
     dedupe_iou: float = 0.5  # two accepted boxes overlapping this much are one sign
     dedupe_centre: bool = False  # ... and so are two boxes of which one holds the other's centre
 
@@ -58,6 +61,8 @@ class RecognizerConfig:
                   *([] if self.second_look is None else [self.second_look])):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"score threshold {v} out of range 0..1")
+        if len(self.box_scale) != 2 or not all(0.0 < v <= 2.0 for v in self.box_scale):
+            raise ValueError(f"box_scale {self.box_scale} must be two factors in (0, 2]")
 
     def threshold(self, route: str) -> float:
         return self.route_min_score.get(route, self.min_score)
@@ -168,7 +173,8 @@ class Recognizer:
         below ``gate_min`` are not classified. A detection's score is P(sign) times the class
         confidence, P(sign) from the recognizer's verifier (``verifier`` overrides the card's), or from
         the gate when the recognizer has none. A class whose design check fails on the re-framed box
-        (see ``DESIGN_CHECKS``) becomes -1.
+        (see ``DESIGN_CHECKS``) becomes -1. The box reported is the re-framed box scaled by
+        ``box_scale``.
         """
         if not cands:
             return []
@@ -190,7 +196,7 @@ class Recognizer:
             check = DESIGN_CHECKS.get(c) if self.config.design_checks else None
             if check is not None and not check(img, box):
                 c = -1
-            out.append(replace(cands[i], box=box, class_id=c, score=float(s)))
+            out.append(replace(cands[i], box=rescale(box, self.config.box_scale), class_id=c, score=float(s)))
         return out
 
     def _second_look(self, img: np.ndarray, res, p_sign: np.ndarray, ids: np.ndarray, scores: np.ndarray,
@@ -253,6 +259,16 @@ def _holds_centre(a: Sequence[float], b: Sequence[float]) -> bool:
         return box[0] <= x <= box[2] and box[1] <= y <= box[3]
 
     return (inside(a, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2) or inside(b, (a[0] + a[2]) / 2, (a[1] + a[3]) / 2))
+
+
+def rescale(box: Sequence[float], scale: Sequence[float]) -> tuple[float, float, float, float]:
+    """``box`` scaled by (width, height) factors about its centre."""
+    sx, sy = scale
+    if sx == 1.0 and sy == 1.0:
+        return tuple(float(v) for v in box)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hw, hh = (box[2] - box[0]) * sx / 2, (box[3] - box[1]) * sy / 2
+    return float(cx - hw), float(cy - hh), float(cx + hw), float(cy + hh)
 
 
 def _clip(box: Sequence[float], W: int, H: int) -> tuple[float, float, float, float]:

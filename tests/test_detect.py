@@ -424,7 +424,7 @@ def test_second_look_reclassifies_promising_crops_at_the_box_head_box_and_averag
     cands = [Detection(box=(0, 0, 40, 40), colour="red"), Detection(box=(100, 0, 140, 40), colour="red")]
     gate = np.array([1.0, 1.0], np.float32)
     clf = TwoLookClassifier()
-    rec = Recognizer(None, clf, RecognizerConfig(second_look=0.5, consistency="none"))
+    rec = Recognizer(None, clf, RecognizerConfig(second_look=0.5, consistency="none", box_scale=(1.0, 1.0)))
     out = rec.classify_candidates(img, cands, gate=gate, verifier=lambda f: None)
     assert len(clf.calls) == 2
     np.testing.assert_allclose(clf.calls[1], clf.calls[0] + np.float32([10, 0, 10, 0]))  # re-cut at the head's box
@@ -458,3 +458,20 @@ def test_shipped_system_on_first_60_gtsdb_scenes(gtsdb_dir: Path):
     rec = build_recognizer()
     r = evaluate({p.name: to_boxes(rec(cv2.imread(str(p)))) for p in scenes}, gts)["end_to_end"]
     assert r["precision"] >= SYSTEM_PRECISION_FLOOR_60 and r["recall"] >= SYSTEM_RECALL_FLOOR_60, r
+
+
+def test_box_scale_shrinks_reported_boxes_about_their_centre_after_the_design_check(monkeypatch):
+    """The box head learnt GTSRB's looser boxes; ``box_scale`` maps them to GTSDB's tight ones. The
+    design check still sees the box head's box (the framing it was written for)."""
+    import realtime.recognize as recognize_mod
+
+    seen = []
+    monkeypatch.setitem(recognize_mod.DESIGN_CHECKS, 2, lambda im, box: seen.append(box) or True)
+    rec = Recognizer(None, TwoLookClassifier(), RecognizerConfig(second_look=0.5, consistency="none",
+                                                                  box_scale=(0.5, 0.75)))
+    out = rec.classify_candidates(np.zeros((100, 300, 3), np.uint8), [Detection(box=(0, 0, 40, 40), colour="red")],
+                                  gate=np.ones(1, np.float32), verifier=lambda f: None)
+    assert seen == [(10.0, 0.0, 50.0, 40.0)]  # unscaled (the head moved it 10 px right)
+    assert out[0].box == pytest.approx((20.0, 5.0, 40.0, 35.0))  # centre (30, 20), 20 x 30
+    with pytest.raises(ValueError):
+        RecognizerConfig(box_scale=(0.0, 1.0))

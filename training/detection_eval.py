@@ -20,7 +20,7 @@ import numpy as np
 
 from realtime.classes import CATEGORIES, NAMES, category_of
 from realtime.detect import Detector
-from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, dedupe, detection_record
+from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, dedupe, detection_record, rescale
 from realtime.types import Detection
 from training.detmetrics import ImageBoxes, candidate_recall, evaluate, pool, pr_curve
 
@@ -81,6 +81,33 @@ def rejection_pool(classified: Mapping[str, list[Detection]], mode: str, cfg: Re
                       cfg.dedupe_centre) for n, ds in classified.items()}
 
 
+def estimate_box_scale(classified: Mapping[str, list[Detection]], gts: Mapping[str, ImageBoxes],
+                       min_iou: float = 0.5) -> tuple[float, float]:
+    """Median (width, height) of ground-truth boxes over the detections of their class that overlap
+    them by ``min_iou`` or more: what scales the box head's boxes to the annotation's (1, 1 if none)."""
+    from realtime.types import iou
+
+    ratios = []
+    for n, dets in classified.items():
+        gt = gts.get(n)
+        if gt is None:
+            continue
+        for d in dets:
+            same = [g for g, c in zip(gt.boxes, gt.classes) if c == d.class_id and iou(g, d.box) >= min_iou]
+            if same:
+                g = max(same, key=lambda g: iou(g, d.box))
+                ratios.append(((g[2] - g[0]) / max(d.width, 1e-6), (g[3] - g[1]) / max(d.box[3] - d.box[1], 1e-6)))
+    if not ratios:
+        return 1.0, 1.0
+    sx, sy = np.median(np.array(ratios), axis=0)
+    return round(float(sx), 3), round(float(sy), 3)
+
+
+def with_box_scale(classified: Mapping[str, list[Detection]], scale: Sequence[float]) -> dict[str, list[Detection]]:
+    """Every detection's box scaled as ``Recognizer`` does with ``box_scale``."""
+    return {n: [replace(d, box=rescale(d.box, scale)) for d in ds] for n, ds in classified.items()}
+
+
 ROUTES = ("red", "blue", "yellow", "achromatic")
 
 
@@ -127,18 +154,21 @@ def choose_thresholds(ranked: _Ranked) -> tuple[float, dict[str, float], float]:
 
 def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, ImageBoxes],
                    base: RecognizerConfig, k: int = FOLDS) -> tuple[dict[str, list[Detection]], list[dict]]:
-    """Choose consistency mode and thresholds on k-1 folds, apply them to the held-out fold, for every fold.
+    """Choose box scale, consistency mode and thresholds on k-1 folds, apply them to the held-out fold,
+    for every fold. ``classified`` holds the box head's boxes unscaled.
 
     Returns the held-out accepted detections of all scenes and what each fold chose and scored.
     """
     folds = fold_of(list(classified), k)
-    pools = {m: rejection_pool(classified, m, base) for m in CONSISTENCY}
     accepted: dict[str, list[Detection]] = {}
     per_fold = []
     for f in range(k):
         train = {n for n, g in folds.items() if g != f}
         test = [n for n, g in folds.items() if g == f]
         gtr = {n: g for n, g in gts.items() if n in train}
+        scale = estimate_box_scale({n: d for n, d in classified.items() if n in train}, gtr)
+        scaled = with_box_scale(classified, scale)
+        pools = {m: rejection_pool(scaled, m, base) for m in CONSISTENCY}
         options = []
         for m in CONSISTENCY:
             common, per, f1 = choose_thresholds(_Ranked.build({n: d for n, d in pools[m].items() if n in train}, gtr))
@@ -148,7 +178,8 @@ def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, 
         held = {n: [d for d in pools[mode][n] if d.score >= cfg.threshold(d.colour)] for n in test}
         accepted.update(held)
         r = evaluate({n: to_boxes(d) for n, d in held.items()}, {n: gts[n] for n in test if n in gts})
-        per_fold.append({"fold": f, "scenes": len(test), "consistency": mode, "min_score": common,
+        per_fold.append({"fold": f, "scenes": len(test), "box_scale": list(scale), "consistency": mode,
+                         "min_score": common,
                          "route_min_score": per, "train_f1_end_to_end": round(f1, 4), "held_out": _brief(r)})
     return accepted, per_fold
 
@@ -161,7 +192,8 @@ def recommend(per_fold: Sequence[dict]) -> dict:
     modes = [f["consistency"] for f in per_fold]
     strict = {m: i for i, m in enumerate(CONSISTENCY)}
     routes = sorted({r for f in per_fold for r in f["route_min_score"]})
-    return {"consistency": max(sorted(set(modes)), key=lambda m: (modes.count(m), strict[m])),
+    return {"box_scale": [float(v) for v in np.median([f.get("box_scale", (1.0, 1.0)) for f in per_fold], axis=0)],
+            "consistency": max(sorted(set(modes)), key=lambda m: (modes.count(m), strict[m])),
             "min_score": float(np.median([f["min_score"] for f in per_fold])),
             "route_min_score": {r: float(np.median([f["route_min_score"].get(r, f["min_score"]) for f in per_fold]))
                                 for r in routes}}
@@ -346,7 +378,8 @@ def main(args) -> int:
     gate_path = resolve_gate(getattr(args, "gate", None))
     if model is not None or Path(DEFAULT_MODEL).is_file():
         gate = Classifier(gate_path) if gate_path is not None else None
-        recognizer = Recognizer(detector, Classifier(model), gate=gate)
+        # boxes unscaled here: cross-validation chooses the scale per fold; "configured" applies the shipped one
+        recognizer = Recognizer(detector, Classifier(model), gate=gate, box_scale=(1.0, 1.0))
         gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
         verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])
         if getattr(recognizer.classifier, "verifier", None) is not None and verifiers is None:
@@ -379,11 +412,12 @@ def main(args) -> int:
         (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
         return 0
 
-    cfg = recognizer.config
+    cfg = replace(recognizer.config, box_scale=RecognizerConfig().box_scale)
     report["model"] = str(recognizer.classifier.path)
     report["recognizer_config"] = asdict(cfg)
     # the configured recognizer, as `realtime run` would report (its defaults came from an earlier CV)
-    accepted = {n: recognizer.filter(d) for n, d in classified.items()}
+    shipped = Recognizer(None, None, cfg)
+    accepted = {n: shipped.filter(d) for n, d in with_box_scale(classified, cfg.box_scale).items()}
     configured = evaluate({n: to_boxes(d) for n, d in accepted.items()}, gts)
     report["configured"] = configured
     with open(out / "detections.jsonl", "w") as fh:
@@ -391,7 +425,7 @@ def main(args) -> int:
             for d in accepted[n]:
                 fh.write(json.dumps(detection_record(n, 0, d, NAMES[d.class_id])) + "\n")
     print(_table(f"configured recognizer (min_score {cfg.min_score}, per route {cfg.route_min_score}, "
-                 f"consistency {cfg.consistency})", configured))
+                 f"consistency {cfg.consistency}, box scale {tuple(cfg.box_scale)})", configured))
 
     if len(scenes) >= 2 * FOLDS:
         held, per_fold = cross_validate(classified, gts, cfg)
@@ -401,11 +435,12 @@ def main(args) -> int:
                                      "pooled_held_out": cv, "per_fold": per_fold, "recommended": rec}
         print(_table(f"{FOLDS}-fold cross-validated (held-out folds pooled)", cv))
         for f in per_fold:
-            print(f"  fold {f['fold']}: {f['consistency']}, min_score {f['min_score']:.4f}, per route "
+            print(f"  fold {f['fold']}: box scale {tuple(f['box_scale'])}, {f['consistency']}, "
+                  f"min_score {f['min_score']:.4f}, per route "
                   f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
                   f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
         print(f"  recommended: {rec}")
-    ranked = rejection_pool(classified, cfg.consistency, cfg)
+    ranked = rejection_pool(with_box_scale(classified, cfg.box_scale), cfg.consistency, cfg)
     marks = {"configured": configured["end_to_end"]}
     if "cross_validated" in report:
         marks["cross-validated"] = report["cross_validated"]["pooled_held_out"]["end_to_end"]
