@@ -7,8 +7,9 @@ import json
 from realtime.classifier import Classifier
 from training.legibility import legibility
 
-# measured 108 of 129 (43 signs at 24, 40 and 64 px); the misreadings are listed in docs/PIPELINE.md
-LEGIBILITY_FLOOR = 100
+# measured 111 of 129 (43 signs at 24, 40 and 64 px; 108 before the speed-limit digits took the
+# weight of real signs' DIN digits); the misreadings are listed in docs/PIPELINE.md
+LEGIBILITY_FLOOR = 105
 
 
 def test_shipped_recognizer_reads_the_rendered_pictograms():
@@ -16,6 +17,29 @@ def test_shipped_recognizer_reads_the_rendered_pictograms():
     assert r["total"] == 129 and r["right_all"] == sum(r["right"].values())
     assert r["right_all"] >= LEGIBILITY_FLOOR, r["misread"]
     assert len(r["misread"]) == r["total"] - r["right_all"]
+    speed = {0, 1, 2, 3, 4, 5, 7, 8}  # digits the recognizer must read (50 was read as 80 with bold digits)
+    assert not [w for w in r["misread"] if w["class_id"] in speed and w["size"] >= 40], r["misread"]
+
+
+def test_text_stroke_is_set_whatever_the_opencv_font_weight():
+    """OpenCV 5 ignores the thickness of its fonts; the pen thins the drawn text to the stroke asked
+    (measured the pen's way, after the text is stretched into its box: within 0.01 of it)."""
+    import cv2
+    import numpy as np
+
+    from training.render.pictograms import _Pen
+
+    measured = []
+    for stroke in (0.07, 0.09, 0.11):
+        pen = _Pen(400)
+        pen.img[:] = 0
+        pen.text("50", (0.2, 0.3, 0.8, 0.7), (255, 255, 255), stroke=stroke)
+        ink = (pen.img[:, :, 0] > 127).astype(np.uint8)
+        ys = np.nonzero(ink.any(axis=1))[0]
+        dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
+        measured.append(2 * np.percentile(dist[dist > 0], 75) / (ys.max() - ys.min() + 1))
+        assert abs(measured[-1] - stroke) < 0.01, (stroke, measured[-1])
+    assert measured == sorted(measured)
 
 
 def test_pictogram_legibility_cli_writes_json(tmp_path, capsys):
