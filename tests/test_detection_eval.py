@@ -74,6 +74,31 @@ def test_cross_validation_picks_thresholds_without_the_held_out_fold():
     assert all(f["box_scale"] == [1.0, 1.0] for f in per_fold)  # boxes already exact
 
 
+def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
+    """One sign lost at each stage, by hand: no candidate, gate, framing, class, route, threshold;
+    the seventh is found and not counted."""
+    from realtime.recognize import RecognizerConfig
+    from training.detection_eval import MISS_REASONS, miss_reasons
+
+    def box(k, w=40):
+        return (100.0 * k, 0.0, 100.0 * k + w, float(w))
+
+    gts = {"a.jpg": ImageBoxes(np.array([box(k) for k in range(7)]), [2] * 7)}
+    cands = {"a.jpg": [Detection(box=box(k), colour="red") for k in range(1, 7)]}
+    gate = {"a.jpg": np.array([0.1, 1, 1, 1, 1, 1])}  # the sign at 100 is gated out
+    classified = {"a.jpg": [  # the five candidates the gate passed, in order
+        Detection(box=box(2, 60), class_id=2, score=0.99, colour="red"),  # IoU 0.44: framing
+        Detection(box=box(3), class_id=5, score=0.99, colour="red"),  # wrong class
+        Detection(box=box(4), class_id=2, score=0.99, colour="blue"),  # a blue blob is no speed limit
+        Detection(box=box(5), class_id=2, score=0.5, colour="red"),  # under the threshold
+        Detection(box=box(6), class_id=2, score=0.99, colour="red")]}
+    accepted = {"a.jpg": [classified["a.jpg"][-1]]}
+    cfg = RecognizerConfig(min_score=0.9, route_min_score={}, consistency="colour", gate_min=0.2)
+    got = miss_reasons(accepted, cands, gate, classified, gts, cfg)
+    assert [got[r]["signs"] for r in MISS_REASONS] == [1, 1, 1, 1, 1, 1, 0]
+    assert sum(m["under_32px"] for m in got.values()) == 0
+
+
 def test_box_scale_is_estimated_on_the_training_folds_and_applied_to_the_held_out_one():
     """Detections 25% wider and 60% taller than the truth (same centre): IoU 0.5 as they come, a miss
     at the benchmark's 0.6; scaled by the ratio chosen on the other folds they fit exactly."""

@@ -22,7 +22,7 @@ from realtime.classes import CATEGORIES, NAMES, category_of
 from realtime.detect import Detector
 from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, dedupe, detection_record, rescale
 from realtime.types import Detection
-from training.detmetrics import ImageBoxes, candidate_recall, evaluate, pool, pr_curve
+from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
 # min_score grid searched by CV: coarse up to 0.95, then ever closer to 1 (softmax scores crowd there)
@@ -285,6 +285,7 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
 
     classified: dict[str, list[Detection]] = {}
     cands: dict[str, list[Detection]] = {}
+    gate_scores: dict[str, np.ndarray] = {}
     times = {"detector": [], "gate": [], "classifier": [], "total": []}
     for path in scenes:
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -297,7 +298,7 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
         t2 = t1
         if recognizer is not None:
             img = as_bgr8(img)
-            g = recognizer.gate_scores(img, c, (gates or {}).get(path.name))
+            g = gate_scores[path.name] = recognizer.gate_scores(img, c, (gates or {}).get(path.name))
             t2 = time.perf_counter()
             classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
                                                                    verifier=(verifiers or {}).get(path.name))
@@ -306,7 +307,45 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
         times["gate"].append((t2 - t1) * 1e3)
         times["classifier"].append((t3 - t2) * 1e3)
         times["total"].append((t3 - t0) * 1e3)
-    return classified, cands, times
+    return classified, cands, gate_scores, times
+
+
+MISS_REASONS = ("no candidate within IoU 0.3", "the gate scores it under gate_min",
+                "the box head's box misses IoU 0.6", "wrong class", "route inconsistent with the class",
+                "score under the route's threshold", "lost to another detection (de-duplication)")
+
+
+def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, list[Detection]],
+                 gate_scores: Mapping[str, np.ndarray], classified: Mapping[str, list[Detection]],
+                 gts: Mapping[str, ImageBoxes], cfg: RecognizerConfig) -> dict[str, dict]:
+    """Why each sign that ``accepted`` misses (matched as the benchmark does: IoU >= 0.6, the right
+    class, one detection a sign) is missed: the first stage, in pipeline order, where none of the
+    candidates near it (IoU >= 0.3) got through.
+
+    ``classified`` holds, per scene, the classified candidates the gate passed, in candidate order
+    (what ``Recognizer.classify_candidates`` returns), with their boxes as reported.
+    """
+    from realtime.types import iou
+
+    out = {r: {"signs": 0, "under_32px": 0} for r in MISS_REASONS}
+    for n, gt in gts.items():
+        scene_cands = cands.get(n, [])
+        passed = np.flatnonzero(np.asarray(gate_scores.get(n, np.ones(len(scene_cands))), np.float64) >= cfg.gate_min)
+        classified_of = dict(zip(passed.tolist(), classified.get(n, [])))
+        _, hit = match(to_boxes(accepted.get(n, [])), gt, same_class=True)
+        for b, c, found in zip(gt.boxes, gt.classes, hit):
+            if found:
+                continue
+            near = [i for i, d in enumerate(scene_cands) if iou(b, d.box) >= 0.3]
+            dets = [classified_of[i] for i in near if i in classified_of]
+            framed = [d for d in dets if iou(b, d.box) >= IOU_THRESHOLD]
+            right = [d for d in framed if d.class_id == c]
+            fits = [d for d in right if consistent(d, d.class_id, cfg.consistency, cfg.shape_min_width)]
+            steps = (near, dets, framed, right, fits, [d for d in fits if d.score >= cfg.threshold(d.colour)])
+            reason = next((r for r, got in zip(MISS_REASONS, steps) if not got), MISS_REASONS[-1])
+            out[reason]["signs"] += 1
+            out[reason]["under_32px"] += int(b[2] - b[0] < 32)
+    return out
 
 
 def fold_verifiers(card, names: Sequence[str], k: int = FOLDS) -> dict[str, object] | None:
@@ -393,7 +432,7 @@ def main(args) -> int:
     else:
         print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
 
-    classified, cands, times = run_scenes(recognizer, detector, scenes, gates, verifiers)
+    classified, cands, gate_scores, times = run_scenes(recognizer, detector, scenes, gates, verifiers)
     report: dict = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())),
                     "detector_config": asdict(detector.config), "timing": _timing(times),
                     "gate": None if recognizer is None or recognizer.gate is None else str(gate_path),
@@ -426,6 +465,12 @@ def main(args) -> int:
                 fh.write(json.dumps(detection_record(n, 0, d, NAMES[d.class_id])) + "\n")
     print(_table(f"configured recognizer (min_score {cfg.min_score}, per route {cfg.route_min_score}, "
                  f"consistency {cfg.consistency}, box scale {tuple(cfg.box_scale)})", configured))
+    misses = miss_reasons(accepted, cands, gate_scores, with_box_scale(classified, cfg.box_scale), gts, cfg)
+    report["configured_misses"] = misses
+    print(f"  where its {sum(m['signs'] for m in misses.values())} misses go (signs, of them under 32 px):")
+    for reason, m in misses.items():
+        if m["signs"]:
+            print(f"    {reason:<44} {m['signs']:>4} {m['under_32px']:>4}")
 
     if len(scenes) >= 2 * FOLDS:
         held, per_fold = cross_validate(classified, gts, cfg)
