@@ -22,6 +22,17 @@ from realtime import classify_files  # noqa: E402  (after the log settings: it i
 from realtime.classify_files import positive_int  # noqa: E402
 
 
+def unit_float(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return v
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m realtime", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gate", default=None, help="candidate gate model; default: the shipped one; 'none' "
                    "classifies every candidate (slower)")
     r.add_argument("--backend", default="litert", choices=("litert", "tf-function", "keras-predict"))
+    r.add_argument("--min-score", type=unit_float, default=None, metavar="S",
+                   help="one acceptance threshold (0..1) for every colour route instead of the ones chosen on "
+                        "GTSDB (0.9, blue 0.85, yellow 0.3): lower finds more signs and more false alarms")
     r.add_argument("--output", default=None, metavar="FILE.mp4", help="annotated video (same size and fps)")
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
     r.add_argument("--snapshot", default=None, metavar="FILE.png",
@@ -90,7 +104,10 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     try:
         times = StageTimes()
-        recognize = build_recognizer(args.model, args.backend, args.recognizer, times, gate=args.gate)
+        if args.min_score is not None and args.recognizer:
+            print("note: --min-score applies to the shipped recognizer, not to --recognizer", file=sys.stderr)
+        recognize = build_recognizer(args.model, args.backend, args.recognizer, times, gate=args.gate,
+                                     min_score=args.min_score)
     except BaseException:
         source.close()
         raise

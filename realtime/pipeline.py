@@ -93,10 +93,13 @@ class Timed:
 
 
 def build_recognizer(model: str | None = None, backend: str = "litert", factory: str | None = None,
-                     times: StageTimes | None = None, gate: str | None = None) -> Recognize:
+                     times: StageTimes | None = None, gate: str | None = None,
+                     min_score: float | None = None) -> Recognize:
     """The shipped recognizer (colour/shape detector, gate, CNN), or ``factory`` = "module:function".
 
-    ``gate`` picks a gate model (default: the shipped one; "none" classifies every candidate). A
+    ``gate`` picks a gate model (default: the shipped one; "none" classifies every candidate).
+    ``min_score`` replaces the per-route thresholds chosen on GTSDB by one threshold for every
+    route (lower: more signs and more false alarms on footage unlike GTSDB's). A
     factory is called with ``model=`` and must return a callable ``frame -> list[Detection]``; it
     lets users plug in another detector and lets tests run the CLI without a trained model.
     """
@@ -118,10 +121,12 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
         gate_model = Classifier(gate_path, backend=backend)
         gate_model.warm_up()
     detector = Detector()
+    overrides = {} if min_score is None else {"min_score": float(min_score), "route_min_score": {}}
     if times is None:
-        return Recognizer(detector, classifier, gate=gate_model)
+        return Recognizer(detector, classifier, gate=gate_model, **overrides)
     return Recognizer(Timed(detector, times, "detect"), Timed(classifier, times, "classify", "classify_boxes"),
-                      gate=None if gate_model is None else Timed(gate_model, times, "gate", "predict_proba"))
+                      gate=None if gate_model is None else Timed(gate_model, times, "gate", "predict_proba"),
+                      **overrides)
 
 
 # -- outputs ----------------------------------------------------------------------------------

@@ -204,3 +204,19 @@ def test_shipped_system_finds_the_signs_of_a_rendered_driveby(tmp_path: Path) ->
 
 DRIVEBY_SEED = 11  # a fresh clip, not the demo's
 DRIVEBY_RECALL_FLOOR = 0.55  # measured 0.60 (12 of 20); the target is 0.95
+
+
+def test_min_score_sets_one_threshold_for_every_route_and_rejects_nonsense() -> None:
+    """``--min-score`` is the user's sensitivity knob; out-of-range values fail in argparse, before any work."""
+    from realtime.classifier import DEFAULT_MODEL
+    from realtime.pipeline import build_recognizer
+
+    r = cli("run", "whatever.mp4", "--min-score", "1.5")
+    assert r.returncode == 2 and "expected a number from 0 to 1" in r.stderr and "Traceback" not in r.stderr
+    if not DEFAULT_MODEL.exists():
+        pytest.skip(f"no trained model at {DEFAULT_MODEL}")
+    rec = build_recognizer(min_score=0.5)
+    assert rec.config.min_score == 0.5 and rec.config.route_min_score == {}
+    assert all(rec.config.threshold(route) == 0.5 for route in ("red", "blue", "yellow", "achromatic"))
+    shipped = build_recognizer().config
+    assert shipped.min_score == 0.9 and shipped.route_min_score  # the cross-validated per-route thresholds
