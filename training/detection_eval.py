@@ -93,10 +93,10 @@ def estimate_box_scale(classified: Mapping[str, list[Detection]], gts: Mapping[s
         if gt is None:
             continue
         for d in dets:
-            same = [g for g, c in zip(gt.boxes, gt.classes) if c == d.class_id and iou(g, d.box) >= min_iou]
-            if same:
-                g = max(same, key=lambda g: iou(g, d.box))
-                ratios.append(((g[2] - g[0]) / max(d.width, 1e-6), (g[3] - g[1]) / max(d.box[3] - d.box[1], 1e-6)))
+            overlap, g = max(((iou(g, d.box), g) for g, c in zip(gt.boxes, gt.classes) if c == d.class_id),
+                             key=lambda t: t[0], default=(0.0, None))
+            if overlap >= min_iou:
+                ratios.append(((g[2] - g[0]) / max(d.width, 1e-6), (g[3] - g[1]) / max(d.height, 1e-6)))
     if not ratios:
         return 1.0, 1.0
     sx, sy = np.median(np.array(ratios), axis=0)
@@ -455,8 +455,9 @@ def main(args) -> int:
     report["model"] = str(recognizer.classifier.path)
     report["recognizer_config"] = asdict(cfg)
     # the configured recognizer, as `realtime run` would report (its defaults came from an earlier CV)
+    reported = with_box_scale(classified, cfg.box_scale)  # the boxes `realtime run` reports
     shipped = Recognizer(None, None, cfg)
-    accepted = {n: shipped.filter(d) for n, d in with_box_scale(classified, cfg.box_scale).items()}
+    accepted = {n: shipped.filter(d) for n, d in reported.items()}
     configured = evaluate({n: to_boxes(d) for n, d in accepted.items()}, gts)
     report["configured"] = configured
     with open(out / "detections.jsonl", "w") as fh:
@@ -465,7 +466,7 @@ def main(args) -> int:
                 fh.write(json.dumps(detection_record(n, 0, d, NAMES[d.class_id])) + "\n")
     print(_table(f"configured recognizer (min_score {cfg.min_score}, per route {cfg.route_min_score}, "
                  f"consistency {cfg.consistency}, box scale {tuple(cfg.box_scale)})", configured))
-    misses = miss_reasons(accepted, cands, gate_scores, with_box_scale(classified, cfg.box_scale), gts, cfg)
+    misses = miss_reasons(accepted, cands, gate_scores, reported, gts, cfg)
     report["configured_misses"] = misses
     print(f"  where its {sum(m['signs'] for m in misses.values())} misses go (signs, of them under 32 px):")
     for reason, m in misses.items():
@@ -485,7 +486,7 @@ def main(args) -> int:
                   f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
                   f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
         print(f"  recommended: {rec}")
-    ranked = rejection_pool(with_box_scale(classified, cfg.box_scale), cfg.consistency, cfg)
+    ranked = rejection_pool(reported, cfg.consistency, cfg)
     marks = {"configured": configured["end_to_end"]}
     if "cross_validated" in report:
         marks["cross-validated"] = report["cross_validated"]["pooled_held_out"]["end_to_end"]
