@@ -139,9 +139,9 @@ class _Pen:
 
 
 def _ink(mask: np.ndarray) -> np.ndarray:
-    """``mask`` cropped to its nonzero pixels."""
-    ys, xs = np.nonzero(mask > 0)
-    return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    """``mask`` cropped to its nonzero pixels (``tight_box``)."""
+    x1, y1, x2, y2 = tight_box(mask)
+    return mask[y1:y2, x1:x2]
 
 
 def _inset(pts: np.ndarray, d: float) -> np.ndarray:
