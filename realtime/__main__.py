@@ -19,18 +19,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from realtime import classify_files  # noqa: E402  (after the log settings: it imports OpenCV)
-from realtime.classify_files import positive_int  # noqa: E402
-
-
-def unit_float(text: str) -> float:
-    """An argparse type: a number from 0 to 1."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
-    return v
+from realtime.classify_files import positive_int, unit_float  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:

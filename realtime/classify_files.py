@@ -38,6 +38,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def unit_float(text: str) -> float:
+    """argparse type: a number from 0 to 1 (a score threshold)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return v
+
+
 def iter_images(paths: list[str]) -> tuple[list[Path], int, list[str]]:
     """(image files, non-image files skipped, missing paths)."""
     files: list[Path] = []

@@ -10,6 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from realtime.classify_files import unit_float
+
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--video", default="samples/driveby.mp4")
     r.add_argument("--gt", default="samples/driveby_gt.jsonl", help="the renderer's ground truth (JSON lines)")
     r.add_argument("--model", default=None)
+    r.add_argument("--min-score", type=unit_float, default=None, help="as `realtime run --min-score`")
     r.add_argument("--events", default=None, help="keep the run's event log here")
     r.add_argument("--json", default=None)
 
@@ -103,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--model", default=None)
     d.add_argument("--gate", default=None, help="gate model (default: the shipped one; 'none': no gate); fold "
                    "gates are read from folds/ beside it")
+    d.add_argument("--min-score", type=unit_float, default=None,
+                   help="score the configured system with one threshold for every route (as `realtime run "
+                        "--min-score`); cross-validation still chooses its own")
     return p
 
 

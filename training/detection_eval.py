@@ -452,6 +452,8 @@ def main(args) -> int:
         return 0
 
     cfg = replace(recognizer.config, box_scale=RecognizerConfig().box_scale)
+    if getattr(args, "min_score", None) is not None:  # what `realtime run --min-score` accepts
+        cfg = replace(cfg, min_score=args.min_score, route_min_score={})
     report["model"] = str(recognizer.classifier.path)
     report["recognizer_config"] = asdict(cfg)
     # the configured recognizer, as `realtime run` would report (its defaults came from an earlier CV)

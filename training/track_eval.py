@@ -71,7 +71,7 @@ def main(args) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         events = Path(args.events) if args.events else Path(tmp) / "events.jsonl"
-        run(open_source(args.video), build_recognizer(args.model),
+        run(open_source(args.video), build_recognizer(args.model, min_score=getattr(args, "min_score", None)),
             RunOptions(events=events, display=False, progress=False, quiet=True))
         r = score_tracks(read_jsonl(events), read_jsonl(args.gt))
     print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
