@@ -317,6 +317,12 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     split = opts.overlap and callable(getattr(recognize, "propose", None)) and callable(
         getattr(recognize, "finish", None))
     pool = ThreadPoolExecutor(1, thread_name_prefix="propose") if split else None
+    # The loop already runs its stages side by side (capture, propose, finish, encode); OpenCV's own
+    # worker threads on top only make them wait for each other: on 2 cores one OpenCV thread took
+    # ~10 ms of CPU a frame off and raised the FPS by ~15% (docs/PIPELINE.md). Restored at the end.
+    cv_threads = cv2.getNumThreads()
+    if split:
+        cv2.setNumThreads(1)
     pending = None  # (frame, image, future proposal) of the frame proposed last
 
     def complete(frame, img: np.ndarray, dets_or_future, t1: float) -> None:
@@ -397,6 +403,7 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        cv2.setNumThreads(cv_threads)
         elapsed = time.perf_counter() - t_start
         # Every step runs even when one fails (a full disk fails the log, not the video): the
         # first failure is raised afterwards, unless an exception is already on its way out.

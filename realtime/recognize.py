@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -143,20 +144,23 @@ class Recognizer:
     def classify_all(self, frame: np.ndarray) -> list[Detection]:
         """Every candidate the gate passes, with class, score and refined box, before any rejection."""
         img = as_bgr8(frame)
-        return self.classify_candidates(img, self.propose(img))
+        cands, gate = self.propose(img)
+        return self.classify_candidates(img, cands, gate=gate)
 
-    def propose(self, img: np.ndarray) -> list[Detection]:
-        """The first half: the detector's candidates of a BGR frame.
+    def propose(self, img: np.ndarray) -> Proposal:
+        """The first half: the detector's candidates of a BGR frame and the gate's P(sign) for each.
 
         Split from ``finish`` so a video loop can propose for the next frame on one core while it
-        gates, classifies, tracks and draws this one on the other (the two halves cost about the
-        same; docs/PIPELINE.md).
+        classifies, tracks and draws this one on the other. The gate belongs here, not in
+        ``finish``: the detector alone is the lighter half (~8 of ~30 ms of CPU a frame), and
+        with the gate on this side the halves are closer to even (docs/PIPELINE.md).
         """
-        return self.detector(img)
+        cands = self.detector(img)
+        return Proposal(cands, self.gate_scores(img, cands))
 
-    def finish(self, img: np.ndarray, cands: Sequence[Detection]) -> list[Detection]:
-        """The second half: gate, classify what the gate passed, apply the rejection rule."""
-        return self.filter(self.classify_candidates(img, cands))
+    def finish(self, img: np.ndarray, proposal: Proposal) -> list[Detection]:
+        """The second half: classify what the gate passed, apply the rejection rule."""
+        return self.filter(self.classify_candidates(img, proposal.candidates, gate=proposal.gate))
 
     def gate_scores(self, img: np.ndarray, cands: Sequence[Detection], gate=None) -> np.ndarray:
         """P(sign) of each candidate from ``gate`` (default: the recognizer's; ones without any)."""
@@ -233,6 +237,13 @@ class Recognizer:
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         img = as_bgr8(frame)
         return self.finish(img, self.propose(img))
+
+
+class Proposal(NamedTuple):
+    """What ``Recognizer.propose`` hands to ``finish``: a frame's candidates and their gate P(sign)."""
+
+    candidates: list[Detection]
+    gate: np.ndarray
 
 
 def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
