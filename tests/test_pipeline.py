@@ -257,3 +257,23 @@ def test_overlapped_recognition_gives_the_same_outputs_as_plain(tmp_path: Path) 
     rec = SplitRedBoxes()
     s = run(open_source(video), rec, RunOptions(display=False, progress=False, quiet=True, max_frames=7))
     assert s["frames"] == 7
+
+
+def test_overlapped_run_uses_one_opencv_thread_and_restores_the_setting(tmp_path: Path) -> None:
+    """While stages overlap, OpenCV's own pool only makes them wait for each other; the caller's
+    setting comes back afterwards."""
+    video = drive_video(tmp_path / "in.mp4", n=5)
+    seen: list[int] = []
+
+    class Probe(SplitRedBoxes):
+        def finish(self, frame, proposal):
+            seen.append(cv2.getNumThreads())
+            return super().finish(frame, proposal)
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        run(open_source(video), Probe(), RunOptions(display=False, progress=False, quiet=True))
+        assert seen and set(seen) == {1} and cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
