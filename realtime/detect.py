@@ -20,7 +20,8 @@ handful of whole-image OpenCV calls and vectorised numpy, with no per-blob Pytho
    for triangles, which the region's centroid tells apart from discs);
 6. yellow cores must sit inside a white border (the priority-road sign; autumn leaves do not);
 7. achromatic: the end-of-restriction signs (6, 32, 41, 42) carry no colour at all; they are
-   taken as bright, unsaturated, disc-filled blobs that stand out from their surroundings;
+   taken as bright, unsaturated, disc-filled blobs that stand out from their surroundings, each
+   also grown 1.5x about its centre (stripes and pictograms often cut the disc into parts);
 8. exact duplicates go, and the best ``max_candidates`` stay, with a guaranteed share per colour.
 
 Figures, and what still falls short, are in docs/DETECTOR.md; ``python -m realtime.detect DIR``
@@ -86,6 +87,8 @@ class DetectorConfig:
     achromatic_offset: int = 20  # brighter than the local mean by this much
     achromatic_max_saturation: int = 70
     achromatic_fill: float = 0.5
+    # end-of signs' diagonal stripes cut the white disc into parts: each part is also proposed grown by this
+    achromatic_grow: float = 1.5
     max_candidates: int = 250
     # share of max_candidates reserved for each colour, so red clutter cannot crowd out a blue sign
     route_share: dict = field(default_factory=lambda: {"red": 0.5, "blue": 0.2, "yellow": 0.1, "achromatic": 0.1})
@@ -254,7 +257,11 @@ class Detector:
         long_side, short_side = np.maximum(w, h), np.minimum(w, h)
         ok = (long_side * f >= c.min_size) & (long_side * f <= c.max_size) & (long_side <= 1.4 * short_side)
         ok &= (area / np.maximum(w * h, 1) >= c.achromatic_fill) | (long_side < c.measurable_px)
-        return np.stack([x, y, x + w, y + h], axis=1)[ok]
+        boxes = np.stack([x, y, x + w, y + h], axis=1)[ok]
+        if c.achromatic_grow <= 1.0 or not len(boxes):
+            return boxes
+        centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * (c.achromatic_grow / 2)
+        return np.concatenate([boxes, np.concatenate([centre - half, centre + half], axis=1)])
 
     # -- assembly ------------------------------------------------------------------------------------
     def _finish(self, parts, f: float, wh: tuple[int, int]) -> list[Detection]:

@@ -51,7 +51,7 @@ class RecognizerConfig:
     second_look: float | None = 0.3
     # the box head learnt GTSRB's looser ROI boxes: reported boxes are scaled by (width, height) about
     # their centre to GTSDB's tight ones (chosen by CV like the thresholds; 1, 1 leaves them as they are)
-    box_scale: tuple[float, float] = (0.933, 0.906)
+    box_scale: tuple[float, float] = (0.933, 0.905)
     dedupe_iou: float = 0.5  # two accepted boxes overlapping this much are one sign
     dedupe_centre: bool = False  # ... and so are two boxes of which one holds the other's centre
 

@@ -122,6 +122,23 @@ def test_achromatic_route_finds_end_of_limit_disc(scene):
     assert not [d for d in Detector(DetectorConfig(achromatic=False))(img) if d.colour == "achromatic"]
 
 
+def test_achromatic_parts_are_also_proposed_grown():
+    """An end-of sign often stands out only in part (stripes and pictograms cut its white disc, a
+    shaded rim blends into the background): the bright part is proposed as it is and grown about
+    its centre, which frames the whole sign."""
+    img = _background(seed=3)
+    r = 36
+    cv2.circle(img, (600, 400), r, (105, 105, 105), -1, cv2.LINE_AA)  # a rim no brighter than its surroundings
+    cv2.circle(img, (600, 400), int(r * 0.62), WHITE, -1, cv2.LINE_AA)
+    sign = (600 - r, 400 - r, 600 + r + 1, 400 + r + 1)
+
+    def best(cfg):
+        return max((iou(d.box, sign) for d in Detector(cfg)(img) if d.colour == "achromatic"), default=0.0)
+
+    assert best(DetectorConfig(achromatic_grow=1.0)) < 0.5
+    assert DetectorConfig().achromatic_grow > 1.0 and best(DetectorConfig()) >= 0.6
+
+
 def test_colours_and_kinds_are_reported(scene):
     img, gt = scene
     dets = Detector()(img)
