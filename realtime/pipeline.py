@@ -118,7 +118,9 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
     classifier.warm_up()  # every batch size allocated now: no memory steps or frame stalls mid-run
     gate_path, gate_model = resolve_gate(gate), None
     if gate_path is not None:
-        gate_model = Classifier(gate_path, backend=backend)
+        # one thread: the gate runs beside the recognizer (propose on the worker, finish on the main
+        # thread), so a second gate thread only competes for the core the recognizer is using
+        gate_model = Classifier(gate_path, backend=backend, threads=1)
         gate_model.warm_up()
     detector = Detector()
     overrides = {} if min_score is None else {"min_score": float(min_score), "route_min_score": {}}
