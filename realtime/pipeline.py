@@ -320,8 +320,9 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
         getattr(recognize, "finish", None))
     pool = ThreadPoolExecutor(1, thread_name_prefix="propose") if split else None
     # The loop already runs its stages side by side (capture, propose, finish, encode); OpenCV's own
-    # worker threads on top only make them wait for each other: on 2 cores one OpenCV thread took
-    # ~10 ms of CPU a frame off and raised the FPS by ~15% (docs/PIPELINE.md). Restored at the end.
+    # worker threads on top only make them wait for each other. On 2 cores, one OpenCV thread plus
+    # the gate in the proposing half took ~10 ms of CPU a frame off and raised the FPS by 15-20%
+    # (either alone gained little; docs/BENCHMARKS.md). The caller's setting is restored at the end.
     cv_threads = cv2.getNumThreads()
     if split:
         cv2.setNumThreads(1)
