@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default="litert", choices=("litert", "tf-function", "keras-predict"))
     r.add_argument("--min-score", type=unit_float, default=None, metavar="S",
                    help="one acceptance threshold (0..1) for every colour route instead of the ones chosen on "
-                        "GTSDB (0.9, blue 0.85, yellow 0.35): lower finds more signs and more false alarms")
+                        "GTSDB (0.9, blue 0.8, yellow 0.3): lower finds more signs and more false alarms")
     r.add_argument("--output", default=None, metavar="FILE.mp4", help="annotated video (same size and fps)")
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
     r.add_argument("--snapshot", default=None, metavar="FILE.png",

@@ -39,7 +39,7 @@ class RecognizerConfig:
 
     min_score: float = 0.9  # P(sign) x class confidence needed to report a sign
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
-    route_min_score: dict[str, float] = field(default_factory=lambda: {"blue": 0.85, "yellow": 0.35})
+    route_min_score: dict[str, float] = field(default_factory=lambda: {"blue": 0.8, "yellow": 0.3})
     consistency: str = "colour"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
@@ -51,7 +51,7 @@ class RecognizerConfig:
     second_look: float | None = 0.3
     # the box head learnt GTSRB's looser ROI boxes: reported boxes are scaled by (width, height) about
     # their centre to GTSDB's tight ones (chosen by CV like the thresholds; 1, 1 leaves them as they are)
-    box_scale: tuple[float, float] = (0.932, 0.905)
+    box_scale: tuple[float, float] = (0.932, 0.904)
     dedupe_iou: float = 0.5  # two accepted boxes overlapping this much are one sign
     dedupe_centre: bool = False  # ... and so are two boxes of which one holds the other's centre
 

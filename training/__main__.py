@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gtsrb", required=True, help="GTSRB training set (positives)")
     g.add_argument("--out", required=True, help="folder for gate.* and folds/gate_fold*.*")
     g.add_argument("--folds", type=int, default=5)
-    g.add_argument("--epochs", type=int, default=6)
-    g.add_argument("--gtsrb-copies", type=int, default=1, help="augmented copies of each GTSRB image")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--gtsrb-copies", type=int, default=2, help="augmented copies of each GTSRB image")
 
     v2 = sub.add_parser("fit-verifier", help="the sign-or-clutter head on the recognizer's features, per fold and "
                         "for users, written into the recognizer's card")
