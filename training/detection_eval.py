@@ -21,7 +21,7 @@ import numpy as np
 from realtime.classes import CATEGORIES, NAMES, category_of
 from realtime.detect import Detector
 from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, dedupe, detection_record, rescale
-from realtime.types import Detection
+from realtime.types import Detection, iou
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
@@ -85,8 +85,6 @@ def estimate_box_scale(classified: Mapping[str, list[Detection]], gts: Mapping[s
                        min_iou: float = 0.5) -> tuple[float, float]:
     """Median (width, height) of ground-truth boxes over the detections of their class that overlap
     them by ``min_iou`` or more: what scales the box head's boxes to the annotation's (1, 1 if none)."""
-    from realtime.types import iou
-
     ratios = []
     for n, dets in classified.items():
         gt = gts.get(n)
@@ -325,8 +323,6 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
     ``classified`` holds, per scene, the classified candidates the gate passed, in candidate order
     (what ``Recognizer.classify_candidates`` returns), with their boxes as reported.
     """
-    from realtime.types import iou
-
     out = {r: {"signs": 0, "under_32px": 0} for r in MISS_REASONS}
     for n, gt in gts.items():
         scene_cands = cands.get(n, [])
