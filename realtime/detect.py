@@ -261,7 +261,9 @@ class Detector:
         if c.achromatic_grow <= 1.0 or not len(boxes):
             return boxes
         centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * (c.achromatic_grow / 2)
-        return np.concatenate([boxes, np.concatenate([centre - half, centre + half], axis=1)])
+        grown = np.concatenate([centre - half, centre + half], axis=1)
+        grown = grown[2 * half.max(axis=1) * f <= c.max_size]  # the size limit holds for grown boxes too
+        return np.concatenate([boxes, grown])
 
     # -- assembly ------------------------------------------------------------------------------------
     def _finish(self, parts, f: float, wh: tuple[int, int]) -> list[Detection]:

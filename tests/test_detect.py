@@ -137,6 +137,9 @@ def test_achromatic_parts_are_also_proposed_grown():
 
     assert best(DetectorConfig(achromatic_grow=1.0)) < 0.5
     assert DetectorConfig().achromatic_grow > 1.0 and best(DetectorConfig()) >= 0.6
+    # the size limit holds for grown boxes too: with max_size under the grown sign, nothing that large
+    limited = DetectorConfig(max_size=60)
+    assert all(max(d.width, d.height) <= limited.max_size + 1 for d in Detector(limited)(img))
 
 
 def test_colours_and_kinds_are_reported(scene):
