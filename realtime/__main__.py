@@ -22,6 +22,14 @@ from realtime import classify_files  # noqa: E402  (after the log settings: it i
 from realtime.classify_files import positive_int, unit_float  # noqa: E402
 
 
+def _thresholds() -> str:
+    """The shipped acceptance thresholds, as the help text states them (read, not restated)."""
+    from realtime.recognize import RecognizerConfig
+
+    c = RecognizerConfig()
+    return ", ".join([f"{c.min_score:g}", *(f"{r} {v:g}" for r, v in c.route_min_score.items())])
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m realtime", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default="litert", choices=("litert", "tf-function", "keras-predict"))
     r.add_argument("--min-score", type=unit_float, default=None, metavar="S",
                    help="one acceptance threshold (0..1) for every colour route instead of the ones chosen on "
-                        "GTSDB (0.9, blue 0.8, yellow 0.3): lower finds more signs and more false alarms")
+                        f"GTSDB ({_thresholds()}): lower finds more signs and more false alarms")
     r.add_argument("--output", default=None, metavar="FILE.mp4", help="annotated video (same size and fps)")
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
     r.add_argument("--snapshot", default=None, metavar="FILE.png",

@@ -210,6 +210,7 @@ def test_min_score_sets_one_threshold_for_every_route_and_rejects_nonsense() -> 
     """``--min-score`` is the user's sensitivity knob; out-of-range values fail in argparse, before any work."""
     from realtime.classifier import DEFAULT_MODEL
     from realtime.pipeline import build_recognizer
+    from realtime.recognize import RecognizerConfig
 
     r = cli("run", "whatever.mp4", "--min-score", "1.5")
     assert r.returncode == 2 and "expected a number from 0 to 1" in r.stderr and "Traceback" not in r.stderr
@@ -219,4 +220,5 @@ def test_min_score_sets_one_threshold_for_every_route_and_rejects_nonsense() -> 
     assert rec.config.min_score == 0.5 and rec.config.route_min_score == {}
     assert all(rec.config.threshold(route) == 0.5 for route in ("red", "blue", "yellow", "achromatic"))
     shipped = build_recognizer().config
-    assert shipped.min_score == 0.9 and shipped.route_min_score  # the cross-validated per-route thresholds
+    assert shipped == RecognizerConfig() and shipped.route_min_score  # the cross-validated per-route thresholds
+    assert shipped.min_score != 0.5
