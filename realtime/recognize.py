@@ -66,9 +66,11 @@ class RecognizerConfig:
         if self.consistency not in CONSISTENCY:
             raise ValueError(f"unknown consistency mode {self.consistency!r}; expected one of {CONSISTENCY}")
         for v in (self.min_score, self.gate_min, *self.route_min_score.values(),
-                  self.second_box, *([] if self.second_look is None else [self.second_look])):
+                  *([] if self.second_look is None else [self.second_look])):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"score threshold {v} out of range 0..1")
+        if not 0.0 <= self.second_box <= 1.0:
+            raise ValueError(f"second_box {self.second_box} must be a weight from 0 to 1")
         if len(self.box_scale) != 2 or not all(0.0 < v <= 2.0 for v in self.box_scale):
             raise ValueError(f"box_scale {self.box_scale} must be two factors in (0, 2]")
 
