@@ -40,7 +40,7 @@ class RecognizerConfig:
     min_score: float = 0.75  # P(sign) x class confidence needed to report a sign
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
     route_min_score: dict[str, float] = field(default_factory=lambda: {"blue": 0.8, "yellow": 0.3, "achromatic": 0.8})
-    consistency: str = "colour"
+    consistency: str = "none"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
     # candidates the gate scores below this are not classified at all: a speed setting (docs/DETECTOR.md

@@ -171,7 +171,8 @@ def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, 
         for m in CONSISTENCY:
             common, per, f1 = choose_thresholds(_Ranked.build({n: d for n, d in pools[m].items() if n in train}, gtr))
             options.append((f1, m, common, per))
-        f1, mode, common, per = max(options, key=lambda o: o[0])
+        # a tie goes to the stricter check, as in ``recommend``: it guards precision on other footage
+        f1, mode, common, per = max(options, key=lambda o: (round(o[0], 9), CONSISTENCY.index(o[1])))
         cfg = replace(base, consistency=mode, min_score=common, route_min_score=per)
         held = {n: [d for d in pools[mode][n] if d.score >= cfg.threshold(d.colour)] for n in test}
         accepted.update(held)
