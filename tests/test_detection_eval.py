@@ -72,6 +72,8 @@ def test_cross_validation_picks_thresholds_without_the_held_out_fold():
     assert all(len(held[n]) == 1 and held[n][0].score == 0.9 for n in held)
     assert all(f["held_out"]["end_to_end"]["precision"] == 1.0 for f in per_fold)
     assert all(f["box_scale"] == [1.0, 1.0] for f in per_fold)  # boxes already exact
+    # a blue circle for "keep right" passes every consistency mode: the tie goes to the strictest
+    assert all(f["consistency"] == "shape" for f in per_fold)
 
 
 def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
