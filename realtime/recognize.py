@@ -4,11 +4,11 @@ The detector proposes ~200 candidates a frame. The gate (a tiny CNN, one batched
 them) keeps the few that may be signs; the recognizer (one batched call over those) names the
 class and re-frames the box with its box head; promising crops get a second look at that box. A
 detection's score is P(sign) from the verifier (or the gate) times the recognizer's confidence in
-its class. Then rejection: a threshold per detector route,
-consistency between how the detector found the candidate (colour route, outline) and what the
-catalogue says the class looks like (a blue disc cannot be a red triangle), and design checks of
-single classes on the frame (no entry needs its white bar). Thresholds are chosen by
-cross-validation over GTSDB scenes (see docs/DETECTOR.md).
+its class. Then rejection: a threshold per detector route, optionally consistency between how
+the detector found the candidate (colour route, outline) and what the catalogue says the class
+looks like (a blue disc cannot be a red triangle; ``consistency``, off as shipped: the folds choose
+"none"), and design checks of single classes on the frame (no entry needs its white bar).
+Thresholds are chosen by cross-validation over GTSDB scenes (see docs/DETECTOR.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from realtime.classes import CLASSES, NUM_CLASSES
 from realtime.preprocess import as_bgr8, prepare_boxes
 from realtime.types import Detection, iou
 
-CONSISTENCY = ("none", "colour", "shape")  # what must agree; "shape" checks colour and outline
+# what must agree, loosest first (ties between modes go to the later, stricter one); "shape" checks
+# colour and outline
+CONSISTENCY = ("none", "colour", "shape")
 _SAME_OUTLINE = {"octagon": "circle"}  # at sign sizes an octagon and a circle are one outline
 
 

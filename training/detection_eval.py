@@ -189,10 +189,9 @@ def recommend(per_fold: Sequence[dict]) -> dict:
     A tie between modes goes to the stricter check: it costs little recall and guards precision.
     """
     modes = [f["consistency"] for f in per_fold]
-    strict = {m: i for i, m in enumerate(CONSISTENCY)}
     routes = sorted({r for f in per_fold for r in f["route_min_score"]})
     return {"box_scale": [float(v) for v in np.median([f.get("box_scale", (1.0, 1.0)) for f in per_fold], axis=0)],
-            "consistency": max(sorted(set(modes)), key=lambda m: (modes.count(m), strict[m])),
+            "consistency": max(sorted(set(modes)), key=lambda m: (modes.count(m), CONSISTENCY.index(m))),
             "min_score": float(np.median([f["min_score"] for f in per_fold])),
             "route_min_score": {r: float(np.median([f["route_min_score"].get(r, f["min_score"]) for f in per_fold]))
                                 for r in routes}}
