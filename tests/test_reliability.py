@@ -420,6 +420,14 @@ def test_disk_full_mid_run_is_one_line_and_the_video_still_plays(tmp_path: Path)
     assert count_frames(out)[0] >= 1  # the video was finalised all the same
 
 
+def _has_lines(path: Path) -> bool:
+    """True once the event log holds a line; the run creates and removes it once while checking it is writable."""
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 # -- interruption ------------------------------------------------------------------------------
 LONG = 1500  # frames: the run must still be going when the signal arrives
 
@@ -443,7 +451,7 @@ def test_signal_leaves_playable_video_complete_log_and_summary(tmp_path: Path, m
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=err, text=True)
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not (ev.exists() and ev.stat().st_size > 0):
+        while time.monotonic() < deadline and not _has_lines(ev):
             time.sleep(0.05)  # the first event line: frames are flowing
         time.sleep(0.5)
         proc.send_signal(signum)
@@ -498,7 +506,7 @@ def test_signal_during_a_live_stream_keeps_everything(tmp_path: Path) -> None:
         with log.open("w") as err:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=err, text=True)
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not (ev.exists() and ev.stat().st_size > 0):
+            while time.monotonic() < deadline and not _has_lines(ev):
                 time.sleep(0.05)
             time.sleep(0.5)
             proc.send_signal(signal.SIGINT)
