@@ -7,9 +7,10 @@ import json
 from realtime.classifier import Classifier
 from training.legibility import legibility
 
-# measured 111 of 129 (43 signs at 24, 40 and 64 px; 108 before the speed-limit digits took the
-# weight of real signs' DIN digits); the misreadings are listed in docs/PIPELINE.md
-LEGIBILITY_FLOOR = 105
+# measured 114 of 129 (43 signs at 24, 40 and 64 px; 111 before nine danger pictograms were redrawn
+# after GTSRB photographs, 108 before the speed-limit digits took the weight of real signs' DIN
+# digits); the misreadings are listed in docs/PIPELINE.md
+LEGIBILITY_FLOOR = 108
 
 
 def test_shipped_recognizer_reads_the_rendered_pictograms():

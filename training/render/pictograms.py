@@ -283,57 +283,59 @@ def _person(pen: _Pen, u: float, v: float, k: float, stride: float = 0.4) -> Non
 
 
 def _danger_symbol(pen: _Pen, cid: int) -> None:
-    if cid == 11:  # right of way: thick vertical bar, thin cross bar
-        pen.poly(_s([(-0.1, -1), (0.1, -1), (0.24, 1), (-0.24, 1)]), BLACK)
-        pen.line(_s([(-0.7, -0.25), (0.7, -0.25)]), 0.035, BLACK)
+    if cid == 11:  # right of way (Z. 102): a broad upright bar, pointed at the top, crossed by a shorter bar
+        pen.poly(_s([(0, -1.1), (0.3, -0.7), (0.16, -0.7), (0.16, -0.42), (0.62, -0.42), (0.8, -0.2),
+                     (0.62, 0.02), (0.18, 0.02), (0.3, 1.02), (-0.3, 1.02), (-0.18, 0.02), (-0.62, 0.02),
+                     (-0.8, -0.2), (-0.62, -0.42), (-0.16, -0.42), (-0.16, -0.7), (-0.3, -0.7)]), BLACK)
     elif cid == 18:  # general caution
         pen.rounded_poly(_s([(-0.2, -1.05), (0.2, -1.05), (0.1, 0.4), (-0.1, 0.4)]), 0.005, BLACK)
         pen.circle(_sym(0, 0.78), 0.033, BLACK)
-    elif cid == 19:  # curve left (20 is the mirror image)
-        path = [_sym(0.3, 1.05), *_s(_bezier((0.3, 0.1), (0.3, -0.85), (-0.75, -0.85)))]
-        pen.arrow(path, 0.045, 0.07, 0.05, BLACK)
-    elif cid == 21:  # double curve, first to the left
-        pts = _s(_bezier((0.35, 1.1), (0.45, 0.2), (-0.1, 0.0)))
-        pts += _s(_bezier((-0.1, 0.0), (-0.65, -0.25), (0.15, -1.0)))[1:]
-        pen.arrow(pts, 0.042, 0.07, 0.048, BLACK)
+    elif cid == 19:  # curve left (Z. 103; 20 is the mirror image): a band bending left, its end flared
+        path = [_sym(0.3, 1.0), *_s(_bezier((0.3, -0.05), (0.3, -0.6), (-0.2, -0.6)))]
+        pen.line(path, 0.05, BLACK)
+        pen.poly(_s([(-0.2, -0.88), (-0.72, -0.6), (-0.2, -0.32)]), BLACK)
+    elif cid == 21:  # double curve, first to the left (Z. 105): a band jogging left, then right
+        pen.line(_s([(0.25, 1.0), (0.25, 0.35), (-0.3, -0.1), (-0.3, -0.6), (0.05, -0.75)]), 0.05, BLACK)
+        pen.poly(_s([(-0.02, -1.0), (0.5, -0.82), (0.12, -0.5)]), BLACK)
     elif cid == 22:  # bumpy road: two humps
         us = np.linspace(-1.1, 1.1, 60)
         top = 0.75 - 0.85 * (np.exp(-((us + 0.5) ** 2) / 0.09) + np.exp(-((us - 0.5) ** 2) / 0.09))
         pen.poly(_s([*zip(us.tolist(), top.tolist()), (1.1, 0.95), (-1.1, 0.95)]), BLACK)
-    elif cid == 23:  # slippery road: car and skid marks
-        pen.rounded_poly(_s([(-0.55, -0.55), (0.55, -0.8), (0.65, -0.2), (-0.45, 0.05)]), 0.01, BLACK)
-        pen.poly(_s([(-0.3, -0.55), (0.2, -0.68), (0.1, -1.0), (-0.3, -0.9)]), BLACK)
-        for u0 in (-0.45, 0.35):
-            vs = np.linspace(0.2, 1.05, 20)
-            pen.line(_s(list(zip((u0 + 0.22 * np.sin(vs * 7)).tolist(), vs.tolist()))), 0.022, BLACK)
+    elif cid == 23:  # slippery road (Z. 114): a car from behind, skidding, over two wavy tracks
+        pen.rounded_poly(_s([(-0.5, -0.6), (0.45, -0.75), (0.5, -0.35), (-0.45, -0.2)]), 0.01, BLACK)
+        pen.rounded_poly(_s([(-0.3, -0.62), (0.25, -0.7), (0.18, -0.95), (-0.25, -0.88)]), 0.008, BLACK)
+        for u0 in (-0.4, 0.3):
+            vs = np.linspace(-0.15, 1.0, 30)
+            us = u0 - 0.3 * (vs + 0.15) + 0.18 * np.sin((vs + 0.15) * 7.5)
+            pen.line(_s(list(zip(us.tolist(), vs.tolist()))), 0.022, BLACK)
     elif cid == 24:  # road narrows on the right
         pen.line(_s([(-0.55, 1.05), (-0.55, -1.0)]), 0.05, BLACK)
         pen.line(_s([(0.6, 1.05), (0.6, 0.25), (0.1, -0.25), (0.1, -1.0)]), 0.05, BLACK)
-    elif cid == 25:  # road work: worker with shovel and a heap
-        pen.circle(_sym(0.05, -0.8), 0.03, BLACK)
-        pen.line(_s([(0.0, -0.55), (-0.2, 0.2)]), 0.055, BLACK)
-        pen.line(_s([(-0.2, 0.2), (-0.55, 0.95)]), 0.045, BLACK)
-        pen.line(_s([(-0.2, 0.2), (0.15, 0.45), (0.15, 0.95)]), 0.045, BLACK)
-        pen.line(_s([(-0.05, -0.4), (0.35, -0.1)]), 0.035, BLACK)
-        pen.line(_s([(0.1, -0.65), (0.6, 0.55)]), 0.025, BLACK)
-        pen.poly(_s([(0.5, 0.45), (0.8, 0.55), (0.7, 0.8)]), BLACK)
-        pen.ellipse(_sym(0.85, 1.0), (0.07, 0.06), 0, BLACK, start=180, end=360)
+    elif cid == 25:  # road work (Z. 123): a worker bent over a shovel, digging into a heap on the right
+        pen.circle(_sym(0.05, -0.85), 0.032, BLACK)
+        pen.line(_s([(-0.05, -0.55), (-0.3, 0.15)]), 0.048, BLACK)  # body, bent toward the heap
+        pen.line(_s([(-0.3, 0.15), (-0.65, 0.55), (-0.7, 1.0)]), 0.032, BLACK)  # rear leg
+        pen.line(_s([(-0.3, 0.15), (0.0, 0.55), (-0.05, 1.0)]), 0.032, BLACK)  # front leg
+        pen.line(_s([(-0.1, -0.4), (0.2, -0.15), (0.35, 0.2)]), 0.026, BLACK)  # arms to the shaft
+        pen.line(_s([(0.1, -0.45), (0.5, 0.6)]), 0.02, BLACK)  # shovel shaft
+        pen.poly(_s([(0.4, 0.5), (0.64, 0.55), (0.54, 0.78)]), BLACK)  # blade
+        pen.ellipse(_sym(0.78, 1.02), (0.07, 0.055), 0, BLACK, start=180, end=360)  # heap
     elif cid == 26:  # traffic signals
-        pen.rounded_poly(_s([(-0.38, -1.05), (0.38, -1.05), (0.38, 1.05), (-0.38, 1.05)]), 0.015, BLACK)
-        for v, col in ((-0.62, LAMP_RED), (0.0, LAMP_YELLOW), (0.62, LAMP_GREEN)):
-            pen.circle(_sym(0, v), 0.042, col)
+        pen.rounded_poly(_s([(-0.36, -1.05), (0.36, -1.05), (0.36, 1.05), (-0.36, 1.05)]), 0.015, BLACK)
+        for v, col in ((-0.66, LAMP_RED), (0.0, LAMP_YELLOW), (0.66, LAMP_GREEN)):
+            pen.circle(_sym(0, v), 0.05, col)
     elif cid == 27:  # pedestrian
         _person(pen, 0.0, -0.95, 1.05)
     elif cid == 28:  # children: a tall and a small runner
         _person(pen, -0.4, -1.0, 1.05, 0.45)
         _person(pen, 0.5, -0.2, 0.62, 0.45)
-    elif cid == 29:  # bicycle
-        for u in (-0.55, 0.58):
-            pen.circle(_sym(u, 0.45), 0.062, BLACK, width=0.018)
-        pen.line(_s([(-0.55, 0.45), (-0.15, -0.25), (0.05, 0.45), (-0.55, 0.45)]), 0.022, BLACK)
-        pen.line(_s([(0.05, 0.45), (0.42, -0.2), (-0.15, -0.25)]), 0.022, BLACK)
-        pen.line(_s([(0.58, 0.45), (0.4, -0.45), (0.2, -0.5)]), 0.022, BLACK)
-        pen.line(_s([(-0.3, -0.35), (-0.02, -0.35)]), 0.025, BLACK)
+    elif cid == 29:  # bicycle (Z. 138)
+        for u in (-0.6, 0.62):
+            pen.circle(_sym(u, 0.42), 0.07, BLACK, width=0.022)
+        pen.line(_s([(-0.6, 0.42), (-0.15, -0.25), (0.05, 0.42), (-0.6, 0.42)]), 0.024, BLACK)
+        pen.line(_s([(0.05, 0.42), (0.45, -0.2), (-0.15, -0.25)]), 0.024, BLACK)
+        pen.line(_s([(0.62, 0.42), (0.42, -0.45), (0.2, -0.5)]), 0.024, BLACK)
+        pen.line(_s([(-0.32, -0.38), (0.0, -0.38)]), 0.03, BLACK)
     elif cid == 30:  # ice/snow: snowflake
         for a in (90, 30, 150):
             ca, sa = math.cos(math.radians(a)), math.sin(math.radians(a))
@@ -343,15 +345,16 @@ def _danger_symbol(pen: _Pen, cid: int) -> None:
                 for b in (-45, 45):
                     rb = math.radians(a + b + (0 if end > 0 else 180))
                     pen.line(_s([tip, (tip[0] + 0.35 * math.cos(rb), tip[1] + 0.35 * math.sin(rb))]), 0.02, BLACK)
-    elif cid == 31:  # wild animals: leaping deer
-        pen.ellipse(_sym(-0.05, 0.1), (0.09, 0.042), -25, BLACK)
-        pen.line(_s([(0.35, -0.05), (0.7, -0.6)]), 0.04, BLACK)
-        pen.ellipse(_sym(0.82, -0.62), (0.028, 0.018), 20, BLACK)
-        pen.line(_s([(0.65, -0.75), (0.55, -1.05), (0.4, -1.1)]), 0.015, BLACK)
-        pen.line(_s([(0.4, 0.0), (0.95, 0.3)]), 0.025, BLACK)
-        pen.line(_s([(0.3, 0.05), (0.7, 0.45)]), 0.025, BLACK)
-        pen.line(_s([(-0.5, 0.35), (-0.95, 0.95)]), 0.028, BLACK)
-        pen.line(_s([(-0.45, 0.4), (-0.65, 1.0)]), 0.028, BLACK)
+    elif cid == 31:  # wild animals (Z. 142): a deer leaping up to the right, legs stretched fore and aft
+        pen.ellipse(_sym(0.0, 0.12), (0.09, 0.04), -20, BLACK)  # body
+        pen.line(_s([(0.38, -0.05), (0.58, -0.45)]), 0.036, BLACK)  # neck
+        pen.ellipse(_sym(0.68, -0.5), (0.032, 0.02), 25, BLACK)  # head
+        pen.line(_s([(0.55, -0.6), (0.48, -0.95)]), 0.014, BLACK)  # antlers
+        pen.line(_s([(0.52, -0.8), (0.35, -0.88)]), 0.012, BLACK)
+        pen.line(_s([(0.38, 0.05), (0.72, 0.2), (0.95, 0.05)]), 0.022, BLACK)  # forelegs
+        pen.line(_s([(0.3, 0.12), (0.55, 0.45)]), 0.022, BLACK)
+        pen.line(_s([(-0.42, 0.3), (-0.72, 0.65), (-0.98, 0.85)]), 0.024, BLACK)  # hind legs
+        pen.line(_s([(-0.35, 0.36), (-0.48, 0.75), (-0.68, 0.95)]), 0.022, BLACK)
     else:
         raise ValueError(f"class {cid} is not a warning sign")
 
