@@ -180,9 +180,10 @@ def test_shipped_system_finds_the_signs_of_a_rendered_driveby(tmp_path: Path) ->
     """End to end on a drive-by rendered with exact ground truth: sign tracks found with the right
     class, and no confirmed track a false alarm.
 
-    The issue's target is 95% of the tracks; the shipped system finds 12 of these 20 (the renderer's
-    end-of-limit signs get no candidate, its detailed danger pictograms are misread when small:
-    docs/PIPELINE.md). The floor below guards that figure; no false track is the issue's own bar.
+    The issue's target is 95% of the tracks; the shipped system finds 12 of these 20. Six of the eight
+    it misses get no candidate in most frames: two end-of-restriction signs, and danger signs in front
+    of red roofs. Other clips do better (19 of 20 for seeds 12 and 13; docs/BENCHMARKS.md). The floor
+    below guards this figure; no false track is the issue's own bar.
     """
     from realtime.classifier import DEFAULT_GATE, DEFAULT_MODEL
     from realtime.pipeline import RunOptions, build_recognizer, run

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 from realtime.classifier import Classifier
-from training.legibility import legibility
+from training.legibility import legibility, stress_legibility
 
-# measured 114 of 129 (43 signs at 24, 40 and 64 px; 111 before nine danger pictograms were redrawn
-# after GTSRB photographs, 108 before the speed-limit digits took the weight of real signs' DIN
-# digits); the misreadings are listed in docs/PIPELINE.md
-LEGIBILITY_FLOOR = 108
+# measured 129 of 129 (43 signs at 24, 40 and 64 px; 114 before eleven pictograms and the speed-limit
+# digits were redrawn after GTSRB photographs, 111 and 108 before earlier redraws); a little slack for
+# another platform's anti-aliasing. The misreadings are listed in docs/PIPELINE.md
+LEGIBILITY_FLOOR = 126
+# the stressed reading (6 sizes x 5 backgrounds x 4 framings): measured 0.977 (0.825 before the redraw)
+STRESS_FLOOR = 0.95
 
 
 def test_shipped_recognizer_reads_the_rendered_pictograms():
@@ -20,6 +22,15 @@ def test_shipped_recognizer_reads_the_rendered_pictograms():
     assert len(r["misread"]) == r["total"] - r["right_all"]
     speed = {0, 1, 2, 3, 4, 5, 7, 8}  # digits the recognizer must read (50 was read as 80 with bold digits)
     assert not [w for w in r["misread"] if w["class_id"] in speed and w["size"] >= 40], r["misread"]
+
+
+def test_shipped_recognizer_reads_the_pictograms_under_stress():
+    """Harder than the clean reading: noisy backgrounds, sizes from 20 px and detector-like framing.
+    Every sign must be read right most of the time, not only on average."""
+    r = stress_legibility(Classifier())
+    assert r["crops_per_class"] == 6 * 5 * 4 and len(r["per_class"]) == 43
+    assert r["mean"] >= STRESS_FLOOR, r
+    assert min(r["per_class"]) >= 0.75, {c: v for c, v in enumerate(r["per_class"]) if v < 0.75}
 
 
 def test_text_stroke_is_set_whatever_the_opencv_font_weight():
@@ -49,4 +60,5 @@ def test_pictogram_legibility_cli_writes_json(tmp_path, capsys):
     out = tmp_path / "l.json"
     assert main(["pictogram-legibility", "--json", str(out)]) == 0
     assert "rendered pictograms read right" in capsys.readouterr().out
-    assert json.loads(out.read_text())["signs"] == 43
+    report = json.loads(out.read_text())
+    assert report["signs"] == 43 and 0 <= report["stress"]["mean"] <= 1

@@ -221,18 +221,22 @@ def _stripes(pen: _Pen, colour: tuple[int, int, int], n: int = 5, spacing: float
 # ---------------------------------------------------------------- vehicles
 
 
-def _car_rear(pen: _Pen, cx: float, cy: float, w: float, colour: tuple[int, int, int]) -> None:
-    """A car seen from behind (the no-passing signs)."""
+def _car_rear(pen: _Pen, cx: float, cy: float, w: float, colour: tuple[int, int, int], tilt: float = 0.0) -> None:
+    """A car seen from behind (the no-passing signs; tilted ``tilt`` degrees clockwise, skidding, for 23)."""
     h = w * 0.9
-    pen.rounded_poly([(cx - w / 2, cy - h * 0.05), (cx + w / 2, cy - h * 0.05), (cx + w / 2, cy + h * 0.35),
-                      (cx - w / 2, cy + h * 0.35)], w * 0.06, colour)
-    pen.rounded_poly([(cx - w * 0.34, cy - h * 0.45), (cx + w * 0.34, cy - h * 0.45), (cx + w * 0.44, cy),
-                      (cx - w * 0.44, cy)], w * 0.05, colour)
-    pen.poly([(cx - w * 0.24, cy - h * 0.36), (cx + w * 0.24, cy - h * 0.36), (cx + w * 0.31, cy - h * 0.09),
-              (cx - w * 0.31, cy - h * 0.09)], WHITE)
+    c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
+
+    def at(pts: Sequence[Point]) -> list[Point]:  # offsets from the centre -> plate points
+        return [(cx + c * dx - s * dy, cy + s * dx + c * dy) for dx, dy in pts]
+
+    pen.rounded_poly(at([(-w / 2, -h * 0.05), (w / 2, -h * 0.05), (w / 2, h * 0.35), (-w / 2, h * 0.35)]), w * 0.06,
+                     colour)
+    pen.rounded_poly(at([(-w * 0.34, -h * 0.45), (w * 0.34, -h * 0.45), (w * 0.44, 0), (-w * 0.44, 0)]), w * 0.05,
+                     colour)
+    pen.poly(at([(-w * 0.24, -h * 0.36), (w * 0.24, -h * 0.36), (w * 0.31, -h * 0.09), (-w * 0.31, -h * 0.09)]), WHITE)
     for sx in (-1, 1):
-        pen.poly([(cx + sx * w * 0.42, cy + h * 0.3), (cx + sx * w * 0.2, cy + h * 0.3),
-                  (cx + sx * w * 0.2, cy + h * 0.55), (cx + sx * w * 0.42, cy + h * 0.55)], colour)
+        pen.poly(at([(sx * w * 0.42, h * 0.3), (sx * w * 0.2, h * 0.3), (sx * w * 0.2, h * 0.55),
+                     (sx * w * 0.42, h * 0.55)]), colour)
 
 
 def _truck_rear(pen: _Pen, cx: float, cy: float, w: float, colour: tuple[int, int, int]) -> None:
@@ -271,22 +275,24 @@ def _s(pts: Sequence[Point]) -> list[Point]:
     return [_sym(u, v) for u, v in pts]
 
 
-def _person(pen: _Pen, u: float, v: float, k: float, stride: float = 0.4) -> None:
-    """Walking pictogram person with its head at (u, v) in symbol coordinates, k = height scale."""
-    W = 0.05 * k
+def _person(pen: _Pen, u: float, v: float, k: float, stride: float = 0.4, facing: int = 1) -> None:
+    """Walking pictogram person with its head at (u, v) in symbol coordinates, k = height scale;
+    ``facing`` -1 walks to the left."""
+    W, f = 0.05 * k, facing
     pen.circle(_sym(u, v), 0.032 * k, BLACK)
-    hip = (u - 0.05 * k, v + 1.0 * k)
+    hip = (u - f * 0.05 * k, v + 1.0 * k)
     pen.line(_s([(u, v + 0.3 * k), hip]), W, BLACK)
-    pen.line(_s([hip, (hip[0] - stride * k, v + 1.75 * k)]), W * 0.9, BLACK)
-    pen.line(_s([hip, (hip[0] + 0.15 * k, v + 1.35 * k), (hip[0] + stride * k, v + 1.75 * k)]), W * 0.9, BLACK)
-    pen.line(_s([(u - 0.35 * k, v + 0.95 * k), (u, v + 0.45 * k), (u + 0.4 * k, v + 0.85 * k)]), W * 0.7, BLACK)
+    pen.line(_s([hip, (hip[0] - f * stride * k, v + 1.75 * k)]), W * 0.9, BLACK)
+    pen.line(_s([hip, (hip[0] + f * 0.15 * k, v + 1.35 * k), (hip[0] + f * stride * k, v + 1.75 * k)]), W * 0.9, BLACK)
+    pen.line(_s([(u - f * 0.35 * k, v + 0.95 * k), (u, v + 0.45 * k), (u + f * 0.4 * k, v + 0.85 * k)]), W * 0.7, BLACK)
 
 
 def _danger_symbol(pen: _Pen, cid: int) -> None:
-    if cid == 11:  # right of way (Z. 102): a broad upright bar, pointed at the top, crossed by a shorter bar
-        pen.poly(_s([(0, -1.1), (0.3, -0.7), (0.16, -0.7), (0.16, -0.42), (0.62, -0.42), (0.8, -0.2),
-                     (0.62, 0.02), (0.18, 0.02), (0.3, 1.02), (-0.3, 1.02), (-0.18, 0.02), (-0.62, 0.02),
-                     (-0.8, -0.2), (-0.62, -0.42), (-0.16, -0.42), (-0.16, -0.7), (-0.3, -0.7)]), BLACK)
+    if cid == 11:  # right of way (Z. 102): a broad upright, pointed at the top and flaring below, crossed by a bar
+        pen.poly(_s([(0, -0.985), (0.288, -0.598), (0.198, -0.598), (0.198, -0.355), (0.63, -0.355), (0.738, -0.13),
+                     (0.63, 0.095), (0.216, 0.095), (0.306, 0.968), (-0.306, 0.968), (-0.216, 0.095),
+                     (-0.63, 0.095), (-0.738, -0.13), (-0.63, -0.355), (-0.198, -0.355), (-0.198, -0.598),
+                     (-0.288, -0.598)]), BLACK)
     elif cid == 18:  # general caution
         pen.rounded_poly(_s([(-0.2, -1.05), (0.2, -1.05), (0.1, 0.4), (-0.1, 0.4)]), 0.005, BLACK)
         pen.circle(_sym(0, 0.78), 0.033, BLACK)
@@ -294,48 +300,51 @@ def _danger_symbol(pen: _Pen, cid: int) -> None:
         path = [_sym(0.3, 1.0), *_s(_bezier((0.3, -0.05), (0.3, -0.6), (-0.2, -0.6)))]
         pen.line(path, 0.05, BLACK)
         pen.poly(_s([(-0.2, -0.88), (-0.72, -0.6), (-0.2, -0.32)]), BLACK)
-    elif cid == 21:  # double curve, first to the left (Z. 105): a band jogging left, then right
-        pen.line(_s([(0.25, 1.0), (0.25, 0.35), (-0.3, -0.1), (-0.3, -0.6), (0.05, -0.75)]), 0.05, BLACK)
-        pen.poly(_s([(-0.02, -1.0), (0.5, -0.82), (0.12, -0.5)]), BLACK)
-    elif cid == 22:  # bumpy road: two humps
+    elif cid == 21:  # double curve, first to the left (Z. 105): a band jogging left in a smooth S, no arrow head
+        jog = _bezier((0.3, 0.25), (0.3, 0.0), (0.0, 0.0))[:-1] + _bezier((0.0, 0.0), (-0.3, 0.0), (-0.3, -0.25))
+        pen.line(_s([(0.3, 1.0), *jog, (-0.3, -1.0)]), 0.06, BLACK)
+    elif cid == 22:  # bumpy road (Z. 112): two low humps on a thin strip of road
         us = np.linspace(-1.1, 1.1, 60)
-        top = 0.75 - 0.85 * (np.exp(-((us + 0.5) ** 2) / 0.09) + np.exp(-((us - 0.5) ** 2) / 0.09))
-        pen.poly(_s([*zip(us.tolist(), top.tolist()), (1.1, 0.95), (-1.1, 0.95)]), BLACK)
-    elif cid == 23:  # slippery road (Z. 114): a car from behind, skidding, over two wavy tracks
-        pen.rounded_poly(_s([(-0.5, -0.6), (0.45, -0.75), (0.5, -0.35), (-0.45, -0.2)]), 0.01, BLACK)
-        pen.rounded_poly(_s([(-0.3, -0.62), (0.25, -0.7), (0.18, -0.95), (-0.25, -0.88)]), 0.008, BLACK)
-        for u0 in (-0.4, 0.3):
-            vs = np.linspace(-0.15, 1.0, 30)
-            us = u0 - 0.3 * (vs + 0.15) + 0.18 * np.sin((vs + 0.15) * 7.5)
-            pen.line(_s(list(zip(us.tolist(), vs.tolist()))), 0.022, BLACK)
+        top = 0.85 - 0.5 * (np.exp(-((us + 0.5) ** 2) / 0.09) + np.exp(-((us - 0.5) ** 2) / 0.09))
+        pen.poly(_s([*zip(us.tolist(), top.tolist()), (1.1, 1.0), (-1.1, 1.0)]), BLACK)
+    elif cid == 23:  # slippery road (Z. 114): a car from behind, tilted as it skids, over two curling tracks
+        _car_rear(pen, *_sym(0.05, -0.25), 0.206, BLACK, tilt=12)
+        t = np.linspace(0, 1, 80)
+        fade = np.clip(1.4 - 1.4 * t, 0, 1)  # the tracks curl under the car's rear and straighten out
+        for dv in (0.0, 0.14):
+            us = -0.7 + 1.4 * t + 0.1 * np.sin(4 * math.pi * t) * fade
+            vs = 0.8 + dv - 0.08 * np.cos(4 * math.pi * t) * fade
+            pen.line(_s(list(zip(us.tolist(), vs.tolist()))), 0.02, BLACK)
     elif cid == 24:  # road narrows on the right
         pen.line(_s([(-0.55, 1.05), (-0.55, -1.0)]), 0.05, BLACK)
         pen.line(_s([(0.6, 1.05), (0.6, 0.25), (0.1, -0.25), (0.1, -1.0)]), 0.05, BLACK)
-    elif cid == 25:  # road work (Z. 123): a worker bent over a shovel, digging into a heap on the right
-        pen.circle(_sym(0.05, -0.85), 0.032, BLACK)
-        pen.line(_s([(-0.05, -0.55), (-0.3, 0.15)]), 0.048, BLACK)  # body, bent toward the heap
+    elif cid == 25:  # road work (Z. 123): a worker bent far over a shovel, digging into a low heap on the right
+        pen.circle(_sym(0.5, -0.85), 0.032, BLACK)
+        pen.line(_s([(0.4, -0.55), (-0.3, 0.15)]), 0.048, BLACK)  # body, bent toward the heap
         pen.line(_s([(-0.3, 0.15), (-0.65, 0.55), (-0.7, 1.0)]), 0.032, BLACK)  # rear leg
         pen.line(_s([(-0.3, 0.15), (0.0, 0.55), (-0.05, 1.0)]), 0.032, BLACK)  # front leg
-        pen.line(_s([(-0.1, -0.4), (0.2, -0.15), (0.35, 0.2)]), 0.026, BLACK)  # arms to the shaft
+        pen.line(_s([(0.35, -0.4), (0.2, -0.15), (0.35, 0.2)]), 0.026, BLACK)  # arms to the shaft
         pen.line(_s([(0.1, -0.45), (0.5, 0.6)]), 0.02, BLACK)  # shovel shaft
         pen.poly(_s([(0.4, 0.5), (0.64, 0.55), (0.54, 0.78)]), BLACK)  # blade
-        pen.ellipse(_sym(0.78, 1.02), (0.07, 0.055), 0, BLACK, start=180, end=360)  # heap
+        pen.poly(_s([(0.15, 1.1), (0.45, 0.55), (0.75, 0.5), (1.2, 1.1)]), BLACK)  # heap
     elif cid == 26:  # traffic signals
         pen.rounded_poly(_s([(-0.36, -1.05), (0.36, -1.05), (0.36, 1.05), (-0.36, 1.05)]), 0.015, BLACK)
         for v, col in ((-0.66, LAMP_RED), (0.0, LAMP_YELLOW), (0.66, LAMP_GREEN)):
             pen.circle(_sym(0, v), 0.05, col)
     elif cid == 27:  # pedestrian
         _person(pen, 0.0, -0.95, 1.05)
-    elif cid == 28:  # children: a tall and a small runner
-        _person(pen, -0.4, -1.0, 1.05, 0.45)
-        _person(pen, 0.5, -0.2, 0.62, 0.45)
-    elif cid == 29:  # bicycle (Z. 138)
-        for u in (-0.6, 0.62):
-            pen.circle(_sym(u, 0.42), 0.07, BLACK, width=0.022)
-        pen.line(_s([(-0.6, 0.42), (-0.15, -0.25), (0.05, 0.42), (-0.6, 0.42)]), 0.024, BLACK)
-        pen.line(_s([(0.05, 0.42), (0.45, -0.2), (-0.15, -0.25)]), 0.024, BLACK)
-        pen.line(_s([(0.62, 0.42), (0.42, -0.45), (0.2, -0.5)]), 0.024, BLACK)
-        pen.line(_s([(-0.32, -0.38), (0.0, -0.38)]), 0.03, BLACK)
+    elif cid == 28:  # children (Z. 136): a small and a tall runner heading left, the small one ahead
+        _person(pen, 0.4, -1.0, 1.05, 0.45, facing=-1)
+        _person(pen, -0.5, -0.2, 0.62, 0.45, facing=-1)
+    elif cid == 29:  # bicycle (Z. 138): low in the field, thin wheels nearly touching the side borders
+        v, d, top = 1.05, 0.8, 0.35  # wheel hubs, their half spacing, saddle and head tube height
+        for u in (-d, d):
+            pen.circle(_sym(u, v), 0.078, BLACK, width=0.015)
+        pen.line(_s([(-d, v), (-0.3, top), (0.0, v), (-d, v)]), 0.017, BLACK)
+        pen.line(_s([(0.0, v), (0.45, top), (-0.3, top)]), 0.017, BLACK)
+        pen.line(_s([(d, v), (0.45, top), (0.38, top - 0.3), (0.15, top - 0.32)]), 0.017, BLACK)
+        pen.line(_s([(-0.3, top), (-0.33, top - 0.2)]), 0.015, BLACK)
+        pen.line(_s([(-0.5, top - 0.22), (-0.15, top - 0.22)]), 0.024, BLACK)
     elif cid == 30:  # ice/snow: snowflake
         for a in (90, 30, 150):
             ca, sa = math.cos(math.radians(a)), math.sin(math.radians(a))
@@ -345,16 +354,16 @@ def _danger_symbol(pen: _Pen, cid: int) -> None:
                 for b in (-45, 45):
                     rb = math.radians(a + b + (0 if end > 0 else 180))
                     pen.line(_s([tip, (tip[0] + 0.35 * math.cos(rb), tip[1] + 0.35 * math.sin(rb))]), 0.02, BLACK)
-    elif cid == 31:  # wild animals (Z. 142): a deer leaping up to the right, legs stretched fore and aft
-        pen.ellipse(_sym(0.0, 0.12), (0.09, 0.04), -20, BLACK)  # body
-        pen.line(_s([(0.38, -0.05), (0.58, -0.45)]), 0.036, BLACK)  # neck
-        pen.ellipse(_sym(0.68, -0.5), (0.032, 0.02), 25, BLACK)  # head
-        pen.line(_s([(0.55, -0.6), (0.48, -0.95)]), 0.014, BLACK)  # antlers
-        pen.line(_s([(0.52, -0.8), (0.35, -0.88)]), 0.012, BLACK)
-        pen.line(_s([(0.38, 0.05), (0.72, 0.2), (0.95, 0.05)]), 0.022, BLACK)  # forelegs
-        pen.line(_s([(0.3, 0.12), (0.55, 0.45)]), 0.022, BLACK)
-        pen.line(_s([(-0.42, 0.3), (-0.72, 0.65), (-0.98, 0.85)]), 0.024, BLACK)  # hind legs
-        pen.line(_s([(-0.35, 0.36), (-0.48, 0.75), (-0.68, 0.95)]), 0.022, BLACK)
+    elif cid == 31:  # wild animals (Z. 142): a deer leaping up to the left, hind legs stretched back
+        pen.ellipse(_sym(0.0, 0.12), (0.09, 0.045), 40, BLACK)  # body, rising steeply to the left
+        pen.line(_s([(-0.38, -0.05), (-0.58, -0.45)]), 0.04, BLACK)  # neck
+        pen.ellipse(_sym(-0.68, -0.5), (0.032, 0.02), -25, BLACK)  # head
+        pen.line(_s([(-0.55, -0.6), (-0.48, -0.95)]), 0.014, BLACK)  # antlers
+        pen.line(_s([(-0.52, -0.8), (-0.35, -0.88)]), 0.012, BLACK)
+        pen.line(_s([(-0.38, 0.05), (-0.72, 0.2), (-0.95, 0.05)]), 0.024, BLACK)  # forelegs
+        pen.line(_s([(-0.3, 0.12), (-0.55, 0.45)]), 0.024, BLACK)
+        pen.line(_s([(0.42, 0.3), (0.72, 0.65), (0.98, 0.85)]), 0.026, BLACK)  # hind legs
+        pen.line(_s([(0.35, 0.36), (0.48, 0.75), (0.68, 0.95)]), 0.024, BLACK)
     else:
         raise ValueError(f"class {cid} is not a warning sign")
 
@@ -398,8 +407,9 @@ def _draw(pen: _Pen, cid: int) -> None:
     if cid in _SPEED_TEXT:
         _disc_plate(pen, RED, WHITE)
         text = _SPEED_TEXT[cid]
-        half = 0.25 if len(text) == 2 else 0.3
-        pen.text(text, (0.5 - half, 0.31, 0.5 + half, 0.69), BLACK, stroke=DIN_STROKE)
+        # two digits stand tall (0.44 of the plate); three are set smaller and condensed, as on the real signs
+        box = (0.25, 0.28, 0.75, 0.72) if len(text) == 2 else (0.22, 0.33, 0.78, 0.67)
+        pen.text(text, box, BLACK, stroke=DIN_STROKE)
     elif cid in (6, 32, 41, 42):  # end of restriction: white, grey, black only
         pen.circle((0.5, 0.5), 0.49, 255, target=pen.alpha)
         pen.circle((0.5, 0.5), 0.49, WHITE)
