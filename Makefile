@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo train train-gate fit-verifier evaluate eval-detection eval-driveby explore bench clean
+.PHONY: venv test lint demo sample train train-gate fit-verifier evaluate eval-detection eval-driveby explore bench clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,10 @@ evaluate: $(STAMP)
 
 eval-detection: $(STAMP)
 	$(PY) -m training eval-detection --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --out out/eval-detection
+
+# Re-render the bundled drive-by (samples/) with the current renderer: seed 0, 200 frames at 1280x720, 8 signs.
+sample: $(STAMP)
+	$(PY) -m training render-driveby --out samples/driveby.mp4 --gt samples/driveby_gt.jsonl --seed 0
 
 eval-driveby: $(STAMP)
 	$(PY) -m training eval-driveby --video samples/driveby.mp4 --gt samples/driveby_gt.jsonl

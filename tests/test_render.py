@@ -185,3 +185,19 @@ def test_write_driveby_reads_back(tmp_path) -> None:
     assert [r["frame"] for r in lines] == list(range(24))
     assert lines[5]["t"] == pytest.approx(5 / 25)
     assert all({"box", "class_id", "sign_id"} <= set(s) for r in lines for s in r["signs"])
+
+
+def test_render_driveby_cli_writes_video_and_ground_truth(tmp_path, capsys) -> None:
+    """`python -m training render-driveby` (how the bundled sample is made) writes what `write_driveby` does."""
+    from training.__main__ import main
+
+    mp4, gt = tmp_path / "d.mp4", tmp_path / "d.jsonl"
+    args = ["render-driveby", "--out", str(mp4), "--gt", str(gt), "--seed", "2", "--frames", "12",
+            "--width", "320", "--height", "192", "--signs", "1"]
+    assert main(args) == 0
+    assert "12 frames, 1 signs" in capsys.readouterr().out
+    lines = [json.loads(line) for line in gt.read_text().splitlines()]
+    assert len(lines) == 12 and cv2.VideoCapture(str(mp4)).get(cv2.CAP_PROP_FRAME_COUNT) == 12
+    again = tmp_path / "again.jsonl"
+    assert main([*args[:3], "--gt", str(again), *args[5:]]) == 0
+    assert again.read_text() == gt.read_text()  # deterministic from the seed
