@@ -296,10 +296,10 @@ def _danger_symbol(pen: _Pen, cid: int) -> None:
     elif cid == 18:  # general caution
         pen.rounded_poly(_s([(-0.2, -1.05), (0.2, -1.05), (0.1, 0.4), (-0.1, 0.4)]), 0.005, BLACK)
         pen.circle(_sym(0, 0.78), 0.033, BLACK)
-    elif cid == 19:  # curve left (Z. 103; 20 is the mirror image): a band bending left, its end flared
-        path = [_sym(0.3, 1.0), *_s(_bezier((0.3, -0.05), (0.3, -0.6), (-0.2, -0.6)))]
+    elif cid == 19:  # curve left (Z. 103; 20 is the mirror image): a band bending left mid-field, its end flared
+        path = [_sym(0.3, 1.0), *_s(_bezier((0.3, 0.25), (0.3, -0.3), (-0.2, -0.3)))]
         pen.line(path, 0.05, BLACK)
-        pen.poly(_s([(-0.2, -0.88), (-0.72, -0.6), (-0.2, -0.32)]), BLACK)
+        pen.poly(_s([(-0.2, -0.58), (-0.72, -0.3), (-0.2, -0.02)]), BLACK)
     elif cid == 21:  # double curve, first to the left (Z. 105): a band jogging left in a smooth S, no arrow head
         jog = _bezier((0.3, 0.25), (0.3, 0.0), (0.0, 0.0))[:-1] + _bezier((0.0, 0.0), (-0.3, 0.0), (-0.3, -0.25))
         pen.line(_s([(0.3, 1.0), *jog, (-0.3, -1.0)]), 0.06, BLACK)
@@ -337,7 +337,7 @@ def _danger_symbol(pen: _Pen, cid: int) -> None:
         _person(pen, 0.4, -1.0, 1.05, 0.45, facing=-1)
         _person(pen, -0.5, -0.2, 0.62, 0.45, facing=-1)
     elif cid == 29:  # bicycle (Z. 138): low in the field, thin wheels nearly touching the side borders
-        v, d, top = 1.05, 0.8, 0.35  # wheel hubs, their half spacing, saddle and head tube height
+        v, d, top = 1.05, 0.8, 0.2  # wheel hubs, their half spacing, saddle and head tube height
         for u in (-d, d):
             pen.circle(_sym(u, v), 0.078, BLACK, width=0.015)
         pen.line(_s([(-d, v), (-0.3, top), (0.0, v), (-d, v)]), 0.017, BLACK)
