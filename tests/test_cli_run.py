@@ -182,7 +182,7 @@ def test_shipped_system_finds_the_signs_of_a_rendered_driveby(tmp_path: Path) ->
 
     The issue's target is 95% of the tracks; the shipped system finds 12 of these 20. Six of the eight
     it misses get no candidate in most frames: two end-of-restriction signs, and danger signs in front
-    of red roofs. Other clips do better (19 of 20 for seeds 12 and 13; docs/BENCHMARKS.md). The floor
+    of red roofs. Other clips do better (18, 19 and 18 of 20 for seeds 12-14; docs/BENCHMARKS.md). The floor
     below guards this figure; no false track is the issue's own bar.
     """
     from realtime.classifier import DEFAULT_GATE, DEFAULT_MODEL

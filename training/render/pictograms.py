@@ -27,6 +27,7 @@ WHITE = (242, 242, 242)
 BLACK = (25, 25, 25)
 GREY = (135, 135, 135)
 DARK_GREY = (70, 70, 70)
+END_WHITE = (225, 225, 225)  # the end-of-restriction plates photograph greyer than the others in GTSRB
 GREEN_SIGN = (70, 120, 20)
 LAMP_RED = (30, 30, 220)
 LAMP_YELLOW = (20, 200, 240)
@@ -412,8 +413,9 @@ def _draw(pen: _Pen, cid: int) -> None:
         pen.text(text, box, BLACK, stroke=DIN_STROKE)
     elif cid in (6, 32, 41, 42):  # end of restriction: white, grey, black only
         pen.circle((0.5, 0.5), 0.49, 255, target=pen.alpha)
-        pen.circle((0.5, 0.5), 0.49, WHITE)
-        pen.circle((0.5, 0.5), 0.475, DARK_GREY, width=0.012)
+        pen.circle((0.5, 0.5), 0.49, END_WHITE)
+        # GTSRB photographs show a distinct dark rim: it also parts the plate from a pale sky behind it
+        pen.circle((0.5, 0.5), 0.468, BLACK, width=0.04)
         if cid == 6:
             pen.text("80", (0.25, 0.31, 0.75, 0.69), GREY, stroke=DIN_STROKE)
         elif cid == 41:
