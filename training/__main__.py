@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("--signs", type=int, default=8)
 
     lg = sub.add_parser("pictogram-legibility", help="the recognizer reads the renderer's 43 clean pictograms "
-                        "at a few sizes: how close the drawings are to the real designs")
+                        "at a few sizes, then under stress: how close the drawings are to the real designs")
     lg.add_argument("--model", default=None)
     lg.add_argument("--json", default=None)
 

@@ -4,6 +4,8 @@ The recognizer learnt from GTSRB photographs only, so it is a fair judge of how 
 pictogram is to the real design: each of the 43 signs is drawn clean on a plain background at a
 few sizes, framed like a GTSRB image, and classified. Misreadings that repeat at every size point
 at pictograms to redraw (and explain misses in rendered drive-bys that photographs would not cause).
+A second, stressed reading (``stress_legibility``: noisy backgrounds, sizes from 20 px, framed the
+way a detector frames) keeps separating good drawings from passable ones once the clean one is full.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def stress_legibility(classifier, sizes: Sequence[int] = STRESS_SIZES, backgroun
 def main(args) -> int:
     from realtime.classifier import Classifier
 
-    r = legibility(Classifier(args.model))
+    classifier = Classifier(args.model)
+    r = legibility(classifier)
     print(f"rendered pictograms read right: {r['right_all']} of {r['total']} "
           + "(" + ", ".join(f"{s} px: {n}/{r['signs']}" for s, n in r["right"].items()) + ")")
     by_class: dict[int, list[dict]] = {}
@@ -101,7 +104,7 @@ def main(args) -> int:
     for cid, ws in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         reads = ", ".join(f"{w['size']} px -> {w['read_as']} ({w['score']:.2f})" for w in ws)
         print(f"  {cid:>2} {NAMES[cid][:34]:<34} {reads}")
-    st = stress_legibility(Classifier(args.model))
+    st = stress_legibility(classifier)
     weak = sorted(range(NUM_CLASSES), key=lambda c: st["per_class"][c])[:6]
     print(f"under stress ({len(st['sizes'])} sizes x {st['backgrounds']} backgrounds x {st['framings']} framings): "
           f"{st['mean']:.3f} read right; weakest: "
