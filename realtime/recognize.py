@@ -63,6 +63,12 @@ class RecognizerConfig:
     # sign (its pictogram, another route's blob) is a duplicate. On: the folds can take lower
     # thresholds without those duplicates as false alarms (CV 0.982/0.855 -> 0.968/0.875)
     dedupe_centre: bool = True
+    # gated candidates overlapping a better-gated one by at least this IoU are not classified (None: all
+    # are): the detector proposes one sign several times (levels, rings, ends), and the box head
+    # re-frames near-duplicates alike. A speed setting: at 0.7 GTSDB frames send 13.3 rows a scene to
+    # the recognizer instead of 16.6 (second looks included), with the same detections, held out and
+    # configured; at 0.65 one sign is lost, at 0.5 four (docs/BENCHMARKS.md)
+    pre_nms: float | None = 0.7
 
     def __post_init__(self) -> None:
         if self.consistency not in CONSISTENCY:
@@ -71,6 +77,8 @@ class RecognizerConfig:
                   *([] if self.second_look is None else [self.second_look])):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"score threshold {v} out of range 0..1")
+        if self.pre_nms is not None and not 0.0 < self.pre_nms <= 1.0:
+            raise ValueError(f"pre_nms {self.pre_nms} must be an IoU in (0, 1] or None")
         if not 0.0 <= self.second_box <= 1.0:
             raise ValueError(f"second_box {self.second_box} must be a weight from 0 to 1")
         if len(self.box_scale) != 2 or not all(0.0 < v <= 2.0 for v in self.box_scale):
@@ -195,6 +203,8 @@ class Recognizer:
             return []
         g = self.gate_scores(img, cands) if gate is None else np.asarray(gate, np.float32)
         keep = np.flatnonzero(g >= self.config.gate_min)
+        if self.config.pre_nms is not None and len(keep) > 1:
+            keep = _suppress([cands[i].box for i in keep], g[keep], self.config.pre_nms, keep)
         if not len(keep):
             return []
         res = self.classifier.classify_boxes(img, [cands[i].box for i in keep], verifier=verifier)
@@ -269,6 +279,23 @@ def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) ->
         return np.zeros(0, np.float32)
     probs = gate.predict_proba(prepare_boxes(img, boxes, gate.pre))
     return probs[:, list(gate.class_ids).index(1)].astype(np.float32)
+
+
+def _suppress(boxes: Sequence[Sequence[float]], scores: np.ndarray, overlap: float, idx: np.ndarray) -> np.ndarray:
+    """``idx`` (in its order) without the boxes that overlap a better-scored kept one by IoU >= ``overlap``."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1 = np.maximum(b[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(b[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(b[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(b[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    ious = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9)
+    kept: list[int] = []
+    for i in np.argsort(-np.asarray(scores), kind="stable"):
+        if all(ious[i, k] < overlap for k in kept):
+            kept.append(int(i))
+    return idx[np.sort(kept)]
 
 
 def dedupe(dets: Sequence[Detection], overlap: float = 0.5, centre: bool = False) -> list[Detection]:

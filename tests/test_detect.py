@@ -420,6 +420,27 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
         assert d.score == pytest.approx(gs * {38: 0.99, 2: 0.95, 12: 0.97}[d.class_id], rel=1e-6)
 
 
+def test_near_duplicate_candidates_are_classified_once():
+    """``pre_nms``: a candidate overlapping a better-gated one by IoU >= 0.7 is not classified.
+    Hand-computed: (0,0,40,40) and (2,2,42,42) overlap 38 x 38 = 1444 of 1600 + 1600 - 1444 = 1756
+    pixels (IoU 0.82); (100,0,140,40) overlaps neither."""
+    from realtime.recognize import _suppress
+
+    img = np.zeros((100, 300, 3), np.uint8)
+    boxes = [(2, 2, 42, 42), (0, 0, 40, 40), (100, 0, 140, 40)]
+    cands = [Detection(box=b, colour="red") for b in boxes]
+    gate = np.array([0.8, 0.9, 0.5], np.float32)
+    assert _suppress(boxes, gate, 0.7, np.arange(3)).tolist() == [1, 2]  # the better-gated copy stays
+    assert _suppress(boxes, gate, 0.9, np.arange(3)).tolist() == [0, 1, 2]  # 0.82 < 0.9: both stay
+    for pre_nms, rows in ((0.7, [[0, 0, 40, 40], [100, 0, 140, 40]]), (None, [list(b) for b in boxes])):
+        fake = FakeClassifier({"red": (2, 0.95)})
+        cfg = RecognizerConfig(min_score=0.0, route_min_score={}, consistency="none", second_look=None,
+                               pre_nms=pre_nms, box_scale=(1.0, 1.0))
+        out = Recognizer(None, fake, cfg).classify_candidates(img, cands, gate=gate)
+        assert fake.batch_sizes == [len(rows)] and len(out) == len(rows)
+        assert sorted(list(d.box) for d in out) == sorted(rows)
+
+
 class TwoLookClassifier:
     """Box head moves every box 10 px right; reads class 1 on a first (loose) crop, class 2 on a moved one."""
 
