@@ -22,7 +22,7 @@ import numpy as np
 
 from realtime.classes import CLASSES, NUM_CLASSES
 from realtime.preprocess import as_bgr8, prepare_boxes
-from realtime.types import Detection, iou
+from realtime.types import Detection, iou, iou_matrix
 
 # what must agree, loosest first (ties between modes go to the later, stricter one); "shape" checks
 # colour and outline
@@ -283,14 +283,7 @@ def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) ->
 
 def _suppress(boxes: Sequence[Sequence[float]], scores: np.ndarray, overlap: float, idx: np.ndarray) -> np.ndarray:
     """``idx`` (in its order) without the boxes that overlap a better-scored kept one by IoU >= ``overlap``."""
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    x1 = np.maximum(b[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(b[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(b[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(b[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    ious = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9)
+    ious = iou_matrix(np.asarray(boxes, np.float64), np.asarray(boxes, np.float64))
     kept: list[int] = []
     for i in np.argsort(-np.asarray(scores), kind="stable"):
         if all(ious[i, k] < overlap for k in kept):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realtime.types import Detection
+from realtime.types import Detection, iou_matrix
 
 
 @dataclass
@@ -143,13 +143,7 @@ def similarity(a: np.ndarray, b: np.ndarray, iou_threshold: float, max_distance:
     within ``max_distance`` mean box sides and whose sizes are within 2x of each other get a weaker
     score below the threshold, so overlap always wins over mere proximity.
     """
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
-    area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
-    union = area_a + area_b - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    iou = iou_matrix(a, b)
     ca = (a[:, :2] + a[:, 2:]) / 2
     cb = (b[:, :2] + b[:, 2:]) / 2
     side_a = ((a[:, 2] - a[:, 0]) + (a[:, 3] - a[:, 1])) / 2

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from realtime.classes import CATEGORIES, category_of
+from realtime.types import iou_matrix
 
 IOU_THRESHOLD = 0.6  # the GTSDB benchmark's Jaccard criterion
 SIZE_BINS: tuple[int, ...] = (32, 64)  # sign width edges in px: <32, 32-64, >=64
@@ -38,20 +39,6 @@ class ImageBoxes:
 
     def subset(self, keep: np.ndarray) -> ImageBoxes:
         return ImageBoxes(self.boxes[keep], self.classes[keep], self.scores[keep])
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Jaccard index of every box in ``a`` (N, 4) against every box in ``b`` (M, 4): (N, M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def match(det: ImageBoxes, gt: ImageBoxes, threshold: float = IOU_THRESHOLD,
