@@ -283,7 +283,8 @@ def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) ->
 
 def _suppress(boxes: Sequence[Sequence[float]], scores: np.ndarray, overlap: float, idx: np.ndarray) -> np.ndarray:
     """``idx`` (in its order) without the boxes that overlap a better-scored kept one by IoU >= ``overlap``."""
-    ious = iou_matrix(np.asarray(boxes, np.float64), np.asarray(boxes, np.float64))
+    b = np.asarray(boxes, np.float64)
+    ious = iou_matrix(b, b)
     kept: list[int] = []
     for i in np.argsort(-np.asarray(scores), kind="stable"):
         if all(ious[i, k] < overlap for k in kept):

@@ -185,19 +185,11 @@ def test_shipped_system_finds_the_signs_of_a_rendered_driveby(tmp_path: Path) ->
     of red roofs. Other clips do better (18, 19 and 18 of 20 for seeds 12-14; docs/BENCHMARKS.md). The floor
     below guards this figure; no false track is the issue's own bar.
     """
-    from realtime.classifier import DEFAULT_GATE, DEFAULT_MODEL
-    from realtime.pipeline import RunOptions, build_recognizer, run
-    from realtime.source import open_source
     from training.render.video import write_driveby
-    from training.track_eval import read_jsonl, score_tracks
 
-    for path in (DEFAULT_MODEL, DEFAULT_GATE):
-        if not path.exists():
-            pytest.fail(f"the shipped model {path} is missing")
-    mp4, gt, ev = tmp_path / "drive.mp4", tmp_path / "gt.jsonl", tmp_path / "events.jsonl"
+    mp4, gt = tmp_path / "drive.mp4", tmp_path / "gt.jsonl"
     write_driveby(mp4, gt, seed=DRIVEBY_SEED, n_frames=500, width=1280, height=720, n_signs=20)
-    run(open_source(mp4), build_recognizer(), RunOptions(events=ev, display=False, progress=False, quiet=True))
-    r = score_tracks(read_jsonl(ev), read_jsonl(gt))
+    r = shipped_run_scored(mp4, gt)
     assert r["signs"] == 20
     assert r["recall"] >= DRIVEBY_RECALL_FLOOR, r
     assert r["false_tracks"] == 0, r
@@ -207,24 +199,27 @@ def test_bundled_sample_is_what_make_sample_renders_and_meets_the_driveby_target
     """`samples/` holds `python -m training render-driveby --seed 0` (``make sample``): its ground truth
     is re-rendered here and must match. On it the shipped system finds every sign track with the right
     class (measured 8 of 8) and confirms no false track: the issue's 95% and its no-false-track bar."""
-    from realtime.classifier import DEFAULT_GATE, DEFAULT_MODEL
-    from realtime.pipeline import RunOptions, build_recognizer, run
-    from realtime.source import open_source
-    from training.render.video import write_driveby
-    from training.track_eval import read_jsonl, score_tracks
+    from training.__main__ import main
 
     video, gt = ROOT / "samples" / "driveby.mp4", ROOT / "samples" / "driveby_gt.jsonl"
-    write_driveby(tmp_path / "s.mp4", tmp_path / "s.jsonl", seed=0, n_frames=200, width=1280, height=720, n_signs=8)
+    # the command's defaults are the sample's settings (`make sample` adds only the paths and --seed 0)
+    assert main(["render-driveby", "--out", str(tmp_path / "s.mp4"), "--gt", str(tmp_path / "s.jsonl")]) == 0
     assert (tmp_path / "s.jsonl").read_text() == gt.read_text(), "samples/ is stale: run `make sample`"
-    for path in (DEFAULT_MODEL, DEFAULT_GATE):
-        if not path.exists():
-            pytest.fail(f"the shipped model {path} is missing")
-    ev = tmp_path / "events.jsonl"
-    run(open_source(video), build_recognizer(), RunOptions(events=ev, display=False, progress=False, quiet=True))
-    r = score_tracks(read_jsonl(ev), read_jsonl(gt))
+    r = shipped_run_scored(video, gt)
     assert r["signs"] == 8
     assert r["recall"] >= 0.95, r
     assert r["false_tracks"] == 0, r
+
+
+def shipped_run_scored(video: Path, gt: Path) -> dict:
+    """The shipped system over a rendered drive-by, scored per sign track (what `eval-driveby` prints)."""
+    from realtime.classifier import DEFAULT_GATE, DEFAULT_MODEL
+    from training.track_eval import run_and_score
+
+    for path in (DEFAULT_MODEL, DEFAULT_GATE):
+        if not path.exists():
+            pytest.fail(f"the shipped model {path} is missing")
+    return run_and_score(video, gt)
 
 
 DRIVEBY_SEED = 11  # a fresh clip, not the demo's

@@ -22,23 +22,33 @@ SIZES = (24, 40, 64)
 BACKGROUND = (110, 140, 110)  # BGR: a muted green, unlike every sign colour
 
 
-def legibility(classifier, sizes: Sequence[int] = SIZES) -> dict:
-    """Per size, the classes read right; and every misreading as (size, class, read as, score)."""
+def _sheet(size: int, background: Sequence[int], rng: np.random.Generator | None = None
+           ) -> tuple[np.ndarray, list[list[int]]]:
+    """The 43 signs at ``size`` px side by side (a sign's width apart) on ``background``, with sensor
+    noise (sigma 6) when ``rng`` is given; and each sign's tight box in the sheet."""
     from training.render.pictograms import draw_sign, tight_box
 
+    frame = np.empty((3 * size, 3 * size * NUM_CLASSES, 3), np.float32 if rng is not None else np.uint8)
+    frame[:] = background
+    if rng is not None:
+        frame = np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255).astype(np.uint8)
+    boxes = []
+    for cid in range(NUM_CLASSES):
+        sign = draw_sign(cid, size)
+        x0, y0 = (3 * cid + 1) * size, size
+        a = sign[:, :, 3:4].astype(np.float32) / 255
+        roi = frame[y0:y0 + size, x0:x0 + size]
+        roi[:] = (sign[:, :, :3] * a + roi * (1 - a) + 0.5).astype(np.uint8)
+        x1, y1, x2, y2 = tight_box(sign[:, :, 3])
+        boxes.append([x0 + x1, y0 + y1, x0 + x2, y0 + y2])
+    return frame, boxes
+
+
+def legibility(classifier, sizes: Sequence[int] = SIZES) -> dict:
+    """Per size, the classes read right; and every misreading as (size, class, read as, score)."""
     rows = []
     for size in sizes:
-        frame = np.zeros((3 * size, 3 * size * NUM_CLASSES, 3), np.uint8)
-        frame[:] = BACKGROUND
-        boxes = []
-        for cid in range(NUM_CLASSES):
-            sign = draw_sign(cid, size)
-            x0, y0 = (3 * cid + 1) * size, size
-            a = sign[:, :, 3:4].astype(np.float32) / 255
-            roi = frame[y0:y0 + size, x0:x0 + size]
-            roi[:] = (sign[:, :, :3] * a + roi * (1 - a) + 0.5).astype(np.uint8)
-            x1, y1, x2, y2 = tight_box(sign[:, :, 3])
-            boxes.append([x0 + x1, y0 + y1, x0 + x2, y0 + y2])
+        frame, boxes = _sheet(size, BACKGROUND)
         res = classifier.classify_boxes(frame, boxes)
         rows += [(size, cid, int(i), float(s)) for cid, (i, s) in enumerate(zip(res.ids, res.scores))]
     right = {size: sum(1 for s, c, i, _ in rows if s == size and i == c) for size in sizes}
@@ -58,29 +68,19 @@ def stress_legibility(classifier, sizes: Sequence[int] = STRESS_SIZES, backgroun
     detector frames it (side +-12 %, centre +-8 % of the side). The clean reading above tops out
     once every pictogram is roughly right; this one still separates a faithful drawing from one the
     recognizer only just accepts. Returns the share read right per class and over all."""
-    from training.render.pictograms import draw_sign, tight_box
-
     rng = np.random.default_rng(seed)
     right = np.zeros(NUM_CLASSES)
     runs = 0
     for size in sizes:
-        signs = [draw_sign(cid, size) for cid in range(NUM_CLASSES)]
         for bg in backgrounds:
-            frame = np.empty((3 * size, 3 * size * NUM_CLASSES, 3), np.float32)
-            frame[:] = bg
-            frame = np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255).astype(np.uint8)
+            frame, tight = _sheet(size, bg, rng)
             boxes, ids = [], []
-            for cid, sign in enumerate(signs):
-                x0, y0 = (3 * cid + 1) * size, size
-                a = sign[:, :, 3:4].astype(np.float32) / 255
-                roi = frame[y0:y0 + size, x0:x0 + size]
-                roi[:] = (sign[:, :, :3] * a + roi * (1 - a) + 0.5).astype(np.uint8)
-                x1, y1, x2, y2 = tight_box(sign[:, :, 3])
+            for cid, (x1, y1, x2, y2) in enumerate(tight):
                 w, h = x2 - x1, y2 - y1
                 for j in range(framings):
                     s = 1 + rng.uniform(-0.12, 0.12) if j else 1.0
                     dx, dy = rng.uniform(-0.08, 0.08, 2) * w if j else (0.0, 0.0)
-                    cx, cy = x0 + (x1 + x2) / 2 + dx, y0 + (y1 + y2) / 2 + dy
+                    cx, cy = (x1 + x2) / 2 + dx, (y1 + y2) / 2 + dy
                     boxes.append([cx - w * s / 2, cy - h * s / 2, cx + w * s / 2, cy + h * s / 2])
                     ids.append(cid)
             res = classifier.classify_boxes(frame, boxes)

@@ -64,16 +64,23 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
             "false_track_classes": {t: shown[t].most_common(1)[0][0] for t in false_tracks}}
 
 
-def main(args) -> int:
-    """Run the shipped system over ``args.video`` (no display), then score its events against ``args.gt``."""
+def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, min_score: float | None = None,
+                  events: str | Path | None = None) -> dict:
+    """Run the system (the shipped one unless ``model``) over ``video`` headless, then score its events
+    against the renderer's ground truth ``gt`` (``score_tracks``); ``events`` keeps the run's log."""
     from realtime.pipeline import RunOptions, build_recognizer, run
     from realtime.source import open_source
 
     with tempfile.TemporaryDirectory() as tmp:
-        events = Path(args.events) if args.events else Path(tmp) / "events.jsonl"
-        run(open_source(args.video), build_recognizer(args.model, min_score=getattr(args, "min_score", None)),
-            RunOptions(events=events, display=False, progress=False, quiet=True))
-        r = score_tracks(read_jsonl(events), read_jsonl(args.gt))
+        log = Path(events) if events else Path(tmp) / "events.jsonl"
+        run(open_source(video), build_recognizer(model, min_score=min_score),
+            RunOptions(events=log, display=False, progress=False, quiet=True))
+        return score_tracks(read_jsonl(log), read_jsonl(gt))
+
+
+def main(args) -> int:
+    """Run the shipped system over ``args.video`` (no display), then score its events against ``args.gt``."""
+    r = run_and_score(args.video, args.gt, args.model, getattr(args, "min_score", None), args.events)
     print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
           f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}")
     if r["missed"]:
