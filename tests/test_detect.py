@@ -420,6 +420,19 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
         assert d.score == pytest.approx(gs * {38: 0.99, 2: 0.95, 12: 0.97}[d.class_id], rel=1e-6)
 
 
+def test_greedy_suppression_keeps_what_no_kept_item_covers():
+    """``greedy_keep``, the rule of both ``_suppress`` and ``dedupe``: a chain A-B-C where only
+    neighbours are "the same" keeps A and C (B falls to A; C is not tied to A, and B is not kept).
+    Ties in score go to the earlier item."""
+    from realtime.recognize import greedy_keep
+
+    same = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], bool)
+    assert greedy_keep(same, np.array([0.9, 0.8, 0.7])) == [0, 2]
+    assert greedy_keep(same, np.array([0.7, 0.9, 0.8])) == [1]  # B first: it covers both
+    assert greedy_keep(same, np.array([0.5, 0.5, 0.5])) == [0, 2]
+    assert greedy_keep(np.zeros((0, 0), bool), np.zeros(0)) == []
+
+
 def test_near_duplicate_candidates_are_classified_once():
     """``pre_nms``: a candidate overlapping a better-gated one by IoU >= 0.7 is not classified.
     Hand-computed: (0,0,40,40) and (2,2,42,42) overlap 38 x 38 = 1444 of 1600 + 1600 - 1444 = 1756
