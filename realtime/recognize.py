@@ -203,9 +203,7 @@ class Recognizer:
         if not cands:
             return []
         g = self.gate_scores(img, cands) if gate is None else np.asarray(gate, np.float32)
-        keep = np.flatnonzero(g >= self.config.gate_min)
-        if self.config.pre_nms is not None and len(keep) > 1:
-            keep = _suppress([cands[i].box for i in keep], g[keep], self.config.pre_nms, keep)
+        keep = to_classify([d.box for d in cands], g, self.config)
         if not len(keep):
             return []
         res = self.classifier.classify_boxes(img, [cands[i].box for i in keep], verifier=verifier)
@@ -280,6 +278,16 @@ def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) ->
         return np.zeros(0, np.float32)
     probs = gate.predict_proba(prepare_boxes(img, boxes, gate.pre))
     return probs[:, list(gate.class_ids).index(1)].astype(np.float32)
+
+
+def to_classify(boxes: Sequence[Sequence[float]], gate: np.ndarray, config: RecognizerConfig) -> np.ndarray:
+    """Indices of the candidates ``classify_candidates`` classifies, in candidate order: gated at
+    ``gate_min`` or more, and not a near-duplicate (``pre_nms``) of a better-gated one."""
+    g = np.asarray(gate, np.float32)
+    keep = np.flatnonzero(g >= config.gate_min)
+    if config.pre_nms is not None and len(keep) > 1:
+        keep = _suppress([boxes[i] for i in keep], g[keep], config.pre_nms, keep)
+    return keep
 
 
 def _suppress(boxes: Sequence[Sequence[float]], scores: np.ndarray, overlap: float, idx: np.ndarray) -> np.ndarray:

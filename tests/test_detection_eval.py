@@ -101,6 +101,27 @@ def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
     assert sum(m["under_32px"] for m in got.values()) == 0
 
 
+def test_miss_reasons_follow_the_candidates_actually_classified():
+    """With ``pre_nms`` a gated near-duplicate is not classified, so the classified list is shorter
+    than the gated one: each classified detection must still be paired with its own candidate.
+    Candidates: a 1-px shifted copy of sign A (IoU 0.95, gated lower: suppressed), sign A, sign B;
+    B is read as the wrong class, and that (not the gate) is why it is missed."""
+    from realtime.recognize import RecognizerConfig
+    from training.detection_eval import miss_reasons
+
+    a, b = (100.0, 0.0, 140.0, 40.0), (300.0, 0.0, 340.0, 40.0)
+    gts = {"a.jpg": ImageBoxes(np.array([a, b]), [2, 2])}
+    cands = {"a.jpg": [Detection(box=(101.0, 0.0, 141.0, 40.0), colour="red"), Detection(box=a, colour="red"),
+                       Detection(box=b, colour="red")]}
+    gate = {"a.jpg": np.array([0.5, 0.9, 0.9])}
+    classified = {"a.jpg": [Detection(box=a, class_id=2, score=0.99, colour="red"),
+                            Detection(box=b, class_id=5, score=0.99, colour="red")]}
+    accepted = {"a.jpg": [classified["a.jpg"][0]]}
+    cfg = RecognizerConfig(min_score=0.9, route_min_score={}, gate_min=0.2, pre_nms=0.75)
+    got = miss_reasons(accepted, cands, gate, classified, gts, cfg)
+    assert {r: m["signs"] for r, m in got.items() if m["signs"]} == {"wrong class": 1}
+
+
 def test_box_scale_is_estimated_on_the_training_folds_and_applied_to_the_held_out_one():
     """Detections 25% wider and 60% taller than the truth (same centre): IoU 0.5 as they come, a miss
     at the benchmark's 0.6; scaled by the ratio chosen on the other folds they fit exactly."""

@@ -20,7 +20,16 @@ import numpy as np
 
 from realtime.classes import CATEGORIES, NAMES, category_of
 from realtime.detect import Detector
-from realtime.recognize import CONSISTENCY, Recognizer, RecognizerConfig, consistent, dedupe, detection_record, rescale
+from realtime.recognize import (
+    CONSISTENCY,
+    Recognizer,
+    RecognizerConfig,
+    consistent,
+    dedupe,
+    detection_record,
+    rescale,
+    to_classify,
+)
 from realtime.types import Detection, iou
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 
@@ -320,14 +329,14 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
     class, one detection a sign) is missed: the first stage, in pipeline order, where none of the
     candidates near it (IoU >= 0.3) got through.
 
-    ``classified`` holds, per scene, the classified candidates the gate passed, in candidate order
-    (what ``Recognizer.classify_candidates`` returns), with their boxes as reported.
+    ``classified`` holds, per scene, what ``Recognizer.classify_candidates`` returns: one detection
+    for each candidate ``to_classify`` picks, in candidate order, with its box as reported.
     """
     out = {r: {"signs": 0, "under_32px": 0} for r in MISS_REASONS}
     for n, gt in gts.items():
         scene_cands = cands.get(n, [])
-        passed = np.flatnonzero(np.asarray(gate_scores.get(n, np.ones(len(scene_cands))), np.float64) >= cfg.gate_min)
-        classified_of = dict(zip(passed.tolist(), classified.get(n, [])))
+        passed = to_classify([d.box for d in scene_cands], gate_scores.get(n, np.ones(len(scene_cands))), cfg)
+        classified_of = dict(zip(passed.tolist(), classified.get(n, []), strict=True))
         _, hit = match(to_boxes(accepted.get(n, [])), gt, same_class=True)
         for b, c, found in zip(gt.boxes, gt.classes, hit):
             if found:
