@@ -188,6 +188,85 @@ def test_eval_detection_without_model_reports_detector_only(gtsdb_dir: Path, tmp
     assert "candidates" in report and "configured" not in report
 
 
+def _write_scenes_and_gt(tmp_path: Path) -> tuple[Path, Path]:
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    import cv2
+
+    for n in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(scenes / n), np.zeros((60, 400, 3), np.uint8))
+    gt = tmp_path / "gt.txt"
+    gt.write_text("a.jpg;0;0;40;40;2\na.jpg;100;0;140;40;14\nb.jpg;0;0;40;40;33\n")
+    return scenes, gt
+
+
+def test_eval_detection_scores_a_detections_file_by_hand(tmp_path: Path):
+    """Three signs; the file holds a hit (a.jpg, class 2), a right box with the wrong class (a.jpg,
+    stop sign read as 1), a false alarm (b.jpg, far from its sign) and an extra field it must ignore:
+    end to end 1 TP, 2 FP, 2 FN; located (class ignored) 2 TP."""
+    from training.__main__ import main
+
+    scenes, gt = _write_scenes_and_gt(tmp_path)
+    lines = [{"source": "a.jpg", "frame": 0, "box": [0, 0, 40, 40], "class_id": 2, "score": 0.9, "track_id": None},
+             {"source": "a.jpg", "frame": 0, "box": [100, 0, 140, 40], "class_id": 1, "score": 0.8},
+             {"source": str(scenes / "b.jpg"), "frame": 1, "box": [300, 0, 340, 40], "class_id": 33, "score": 0.7}]
+    det = tmp_path / "d.jsonl"
+    det.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "out"
+    assert main(["eval-detection", "--scenes", str(scenes), "--gt", str(gt), "--detections", str(det),
+                 "--out", str(out)]) == 0
+    r = json.loads((out / "report.json").read_text())["scored"]
+    assert (r["end_to_end"]["tp"], r["end_to_end"]["fp"], r["end_to_end"]["fn"]) == (1, 2, 2)
+    assert r["overall"]["tp"] == 2
+    assert (out / "pr_curves.png").is_file()
+
+
+@pytest.mark.parametrize("line", ['{"source": "a.jpg", "box": [0, 0, 4], "class_id": 2, "score": 1}',
+                                  '{"source": "zzz.jpg", "box": [0, 0, 4, 4], "class_id": 2, "score": 1}',
+                                  '{"box": [0, 0, 4, 4]}', "not json"])
+def test_eval_detection_rejects_a_bad_detections_file_in_one_line(tmp_path: Path, line: str, capsys):
+    from training.__main__ import main
+
+    scenes, gt = _write_scenes_and_gt(tmp_path)
+    det = tmp_path / "d.jsonl"
+    det.write_text(line + "\n")
+    assert main(["eval-detection", "--scenes", str(scenes), "--gt", str(gt), "--detections", str(det),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "d.jsonl:1" in err and "\n" not in err
+
+
+@pytest.mark.data
+def test_realtime_run_on_stills_and_eval_detection_agree(gtsdb_dir: Path, tmp_path: Path):
+    """``realtime run DIR --events`` on still scenes, scored by ``eval-detection --detections``, gives
+    the counts of the shipped recognizer scored in process: one output format, one protocol."""
+    import cv2
+
+    from realtime.__main__ import main as run_main
+    from realtime.pipeline import build_recognizer
+    from training.__main__ import main
+    from training.detection_eval import to_boxes
+    from training.detmetrics import evaluate
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    paths = sorted((gtsdb_dir / "images").glob("*.jpg"))[:12]
+    for p in paths:
+        (scenes / p.name).symlink_to(p)
+    events = tmp_path / "run.jsonl"
+    assert run_main(["run", str(scenes), "--events", str(events), "--no-display"]) == 0
+    out = tmp_path / "out"
+    assert main(["eval-detection", "--scenes", str(scenes), "--gt", str(gtsdb_dir / "gt.txt"),
+                 "--detections", str(events), "--out", str(out)]) == 0
+    scored = json.loads((out / "report.json").read_text())["scored"]
+    rec = build_recognizer()
+    gts = {n: g for n, g in read_gt(gtsdb_dir / "gt.txt").items() if n in {p.name for p in paths}}
+    direct = evaluate({p.name: to_boxes(rec(cv2.imread(str(p)))) for p in paths}, gts)
+    for key in ("overall", "end_to_end"):
+        assert [scored[key][k] for k in ("tp", "fp", "fn")] == [direct[key][k] for k in ("tp", "fp", "fn")]
+    assert scored["end_to_end"]["tp"] >= 10  # the scenes hold signs the system finds: not an empty agreement
+
+
 def test_eval_detection_bad_folder_is_a_clear_error(tmp_path):
     from training.__main__ import main
 

@@ -119,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--min-score", type=unit_float, default=None,
                    help="score the configured system with one threshold for every route (as `realtime run "
                         "--min-score`); cross-validation still chooses its own")
+    d.add_argument("--detections", default=None,
+                   help="score this JSON-lines file instead of running the system: the event log of `realtime "
+                        "run SCENES --events FILE`, this command's detections.jsonl, or any detector's output")
     return p
 
 

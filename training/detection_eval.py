@@ -402,6 +402,49 @@ def _table(title: str, r: dict) -> str:
     return "\n".join(rows)
 
 
+def read_detections(path: Path, names: set[str]) -> dict[str, list[Detection]]:
+    """Accepted detections per scene from a JSON-lines file in the event format (``source``, ``box``,
+    ``class_id``, ``score``; other fields ignored), as ``realtime run`` on a folder writes it."""
+    dets: dict[str, list[Detection]] = {n: [] for n in names}
+    with open(path) as fh:
+        for k, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                name = Path(str(rec["source"])).name
+                det = Detection(box=tuple(float(v) for v in rec["box"]), class_id=int(rec["class_id"]),
+                                score=float(rec["score"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{k}: not a detection line ({exc.__class__.__name__}: {exc})") from None
+            if len(det.box) != 4:
+                raise ValueError(f"{path}:{k}: a box needs 4 numbers, got {len(det.box)}")
+            if name not in dets:
+                raise ValueError(f"{path}:{k}: {name} is not one of the scenes")
+            dets[name].append(det)
+    return dets
+
+
+def score_file(path: Path, scenes: Sequence[Path], gts_all: Mapping[str, ImageBoxes], out: Path) -> int:
+    """The benchmark protocol on a detections file: the same metrics, table and files as a run,
+    so the output of ``realtime run`` and this command's own figures can be checked against each other."""
+    if not path.is_file():
+        raise FileNotFoundError(f"detections file not found: {path}")
+    names = {p.name for p in scenes}
+    dets = read_detections(path, names)
+    gts = {n: g for n, g in gts_all.items() if n in names}
+    scored = evaluate({n: to_boxes(d) for n, d in dets.items()}, gts)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())), "detections_file": str(path),
+              "detections": int(sum(len(d) for d in dets.values())), "scored": scored}
+    print(_table(f"{path.name}: {report['detections']} detections on {len(scenes)} scenes", scored))
+    plot_pr(dets, gts, out / "pr_curves.png", {path.name: scored["end_to_end"]})
+    _draw_examples(scenes, dets, gts, out)
+    (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
+    print(f"wrote {out / 'report.json'}, pr_curves.png, scene_*.png")
+    return 0
+
+
 def main(args) -> int:
     """Run the system over ``args.scenes``, score it against ``args.gt``, write everything to ``args.out``."""
     import cv2 as _cv2
@@ -410,8 +453,10 @@ def main(args) -> int:
 
     _cv2.setNumThreads(1)  # the detector is meant for one core; time it that way
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     scenes = list_scenes(args.scenes)
+    if getattr(args, "detections", None):
+        return score_file(Path(args.detections), scenes, read_gt(args.gt), out)
+    out.mkdir(parents=True, exist_ok=True)
     gts_all = read_gt(args.gt)
     names = {p.name for p in scenes}
     gts = {n: g for n, g in gts_all.items() if n in names}
