@@ -255,8 +255,18 @@ class Detector:
         idx = np.flatnonzero(ok)
         xi, yi, wi, hi = (a[idx].astype(np.int64) for a in (x, y, w, h))
         my, mx, li = yi + hi // 2, xi + wi // 2, which[idx]
-        ringed = ((masks[li, my, xi - 1] > 0) & (masks[li, my, np.minimum(xi + wi, W - 1)] > 0)
-                  & (masks[li, yi - 1, mx] > 0) & (masks[li, np.minimum(yi + hi, H - 1), mx] > 0))
+
+        def red(yy, xx):
+            return masks[li, yy, np.clip(xx, 0, W - 1)] > 0
+
+        # a triangle's inside is half its width at mid-height: its rim lies a quarter of the width in
+        # from each side of the box (within a pixel either way, at this coarse grid)
+        tri = fill[idx] < c.triangle_fill
+        inset = np.where(tri, wi // 4, 0)
+        left, right = xi - 1 + inset, xi + wi - inset
+        ringed = (red(my, left) | (tri & (red(my, left - 1) | red(my, left + 1))))
+        ringed &= (red(my, right) | (tri & (red(my, right - 1) | red(my, right + 1))))
+        ringed &= (masks[li, yi - 1, mx] > 0) & (masks[li, np.minimum(yi + hi, H - 1), mx] > 0)
         idx = idx[ringed]
         x, y, w, h, fill, cy_ = x[idx], y[idx], w[idx], h[idx], fill[idx], cy_[idx]
         g = c.hole_grow

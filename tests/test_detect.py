@@ -177,6 +177,21 @@ def test_ring_inside_frames_a_sign_merged_with_red_surroundings():
     assert max(iou(d.box, box) for d in dets) >= 0.6
 
 
+@pytest.mark.parametrize("inverted", [False, True])
+@pytest.mark.parametrize("side", [96, 192])
+def test_ring_inside_frames_a_triangle_merged_with_red_surroundings(side, inverted):
+    """A danger (or yield) triangle whose side touches a red facade: the red blob runs into the facade,
+    and the triangle's white inside, grown about its incentre, must still frame it. A triangle's inside
+    is half its width at mid-height, so its rim is looked for a quarter in from each side of the box
+    (at the box's sides, as for a ring, it was looked for outside the triangle: no candidate at 192 px)."""
+    img = _background(seed=13)
+    h = int(side * 0.866)
+    cv2.rectangle(img, (0, 300 - h // 6), (680 - side // 4, 799), (40, 40, 170), -1)  # red brick, left
+    box = draw_triangle(img, 680, 300, side, inverted)
+    red = [d for d in Detector()(img) if d.colour == "red"]
+    assert max(iou(d.box, box) for d in red) >= 0.6
+
+
 def test_yellow_without_a_white_border_is_not_a_priority_sign():
     img = _background(seed=13)
     cv2.circle(img, (300, 300), 20, YELLOW, -1)  # a yellow blob in clutter: a leaf, a lamp
