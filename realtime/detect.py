@@ -300,6 +300,10 @@ class Detector:
         sv, vv = s[py, px], v[py, px]
         white = ((sv[1:] < c.white_max_saturation) & (vv[1:] >= c.white_min_brightness * vv[0])).sum(axis=0)
         keep = white >= c.white_min_sides
+        # min-pooling eroded the core by pool - 1 work pixels: the sign is grown from its true size
+        # (the border samples above stay at the pooled size: at the true one they overshoot the
+        # border of signs under ~28 px)
+        w, h = w + (p - 1) / p, h + (p - 1) / p
         cx, cy, hw, hh = cx[keep], cy[keep], w[keep] * c.yellow_grow / 2, h[keep] * c.yellow_grow / 2
         return _found(np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1), route[keep], _KIND["core"],
                       0.6 + 0.2 * strict[keep], 1 + 3 * seq[keep])
