@@ -203,7 +203,7 @@ class Recognizer:
         if not cands:
             return []
         g = self.gate_scores(img, cands) if gate is None else np.asarray(gate, np.float32)
-        keep = to_classify([d.box for d in cands], g, self.config)
+        keep = to_classify(cands, g, self.config)
         if not len(keep):
             return []
         res = self.classifier.classify_boxes(img, [cands[i].box for i in keep], verifier=verifier)
@@ -280,13 +280,13 @@ def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) ->
     return probs[:, list(gate.class_ids).index(1)].astype(np.float32)
 
 
-def to_classify(boxes: Sequence[Sequence[float]], gate: np.ndarray, config: RecognizerConfig) -> np.ndarray:
+def to_classify(cands: Sequence[Detection], gate: np.ndarray, config: RecognizerConfig) -> np.ndarray:
     """Indices of the candidates ``classify_candidates`` classifies, in candidate order: gated at
     ``gate_min`` or more, and not a near-duplicate (``pre_nms``) of a better-gated one."""
     g = np.asarray(gate, np.float32)
     keep = np.flatnonzero(g >= config.gate_min)
     if config.pre_nms is not None and len(keep) > 1:
-        keep = _suppress([boxes[i] for i in keep], g[keep], config.pre_nms, keep)
+        keep = _suppress([cands[i].box for i in keep], g[keep], config.pre_nms, keep)
     return keep
 
 

@@ -335,7 +335,7 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
     out = {r: {"signs": 0, "under_32px": 0} for r in MISS_REASONS}
     for n, gt in gts.items():
         scene_cands = cands.get(n, [])
-        passed = to_classify([d.box for d in scene_cands], gate_scores.get(n, np.ones(len(scene_cands))), cfg)
+        passed = to_classify(scene_cands, gate_scores.get(n, np.ones(len(scene_cands))), cfg)
         classified_of = dict(zip(passed.tolist(), classified.get(n, []), strict=True))
         _, hit = match(to_boxes(accepted.get(n, [])), gt, same_class=True)
         for b, c, found in zip(gt.boxes, gt.classes, hit):

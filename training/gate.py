@@ -27,9 +27,9 @@ import numpy as np
 from realtime.card import ModelCard, sha256
 from realtime.detect import Detector
 from realtime.preprocess import Preprocessing, normalise_stack, sample_boxes, to_input
+from realtime.types import iou_matrix
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_of, list_scenes, read_gt
-from training.detmetrics import iou_matrix
 
 GATE_PRE = Preprocessing(size=20, contrast="stretch")
 GATE_CLASSES = [{"id": -1, "name": "background"}, {"id": 1, "name": "sign"}]

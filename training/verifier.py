@@ -25,9 +25,9 @@ from realtime.card import ModelCard, card_path_for
 from realtime.classifier import DEFAULT_GATE, Classifier
 from realtime.preprocess import prepare_boxes, to_input
 from realtime.recognize import RecognizerConfig, gate_probability
+from realtime.types import iou_matrix
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_gates, fold_of, list_scenes
-from training.detmetrics import iou_matrix
 from training.gate import NEGATIVE_IOU, POSITIVE_IOU, scene_boxes
 
 LAMBDA = 1e-2  # L2 on standardised features: a light prior for ~4,400 candidates of 256 features each
