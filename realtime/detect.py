@@ -266,13 +266,12 @@ class Detector:
         left, right = xi - 1 + inset, xi + wi - inset
         ringed = (red(my, left) | (tri & (red(my, left - 1) | red(my, left + 1))))
         ringed &= (red(my, right) | (tri & (red(my, right - 1) | red(my, right + 1))))
-        ringed &= (masks[li, yi - 1, mx] > 0) & (masks[li, np.minimum(yi + hi, H - 1), mx] > 0)
-        idx = idx[ringed]
-        x, y, w, h, fill, cy_ = x[idx], y[idx], w[idx], h[idx], fill[idx], cy_[idx]
+        ringed &= red(yi - 1, mx) & red(np.minimum(yi + hi, H - 1), mx)
+        idx, tri = idx[ringed], tri[ringed]
+        x, y, w, h, cy_ = x[idx], y[idx], w[idx], h[idx], cy_[idx]
         g = c.hole_grow
         # a triangle's inside shrinks toward the incentre, a third of the height from its base;
         # the centroid sits below the middle for an apex-up triangle, above it for yield
-        tri = fill < c.triangle_fill
         up = cy_ > y + h / 2
         cy = np.where(tri, np.where(up, y + h * 2 / 3, y + h / 3), y + h / 2)
         above = np.where(tri, np.where(up, h * 2 / 3, h / 3), h / 2) * g
