@@ -1,4 +1,4 @@
-"""Stage 1: propose sign candidates by colour and structure, in about ten milliseconds, for any frame.
+"""Stage 1: propose sign candidates by colour and structure, in 5-10 milliseconds on one core, for any frame.
 
 The detector is tuned for recall, not precision: what it proposes, a small CNN (the gate) and
 the recognizer then judge, and the recognizer's box head re-frames. So the work here is a
@@ -115,6 +115,21 @@ def _cc(mask: np.ndarray) -> np.ndarray:
     return np.concatenate([stats[1:], cent[1:]], axis=1).astype(np.float32)
 
 
+def _holes(mask: np.ndarray) -> np.ndarray:
+    """``_cc`` of the components of the mask's complement that touch no image edge (8-connected).
+
+    The same rows as ``_cc(~mask)`` less those touching an edge, in the same order. The edge-touching
+    ones (the background around every ring) are erased with one flood fill from a 1-px frame of
+    complement first: stats over the ~90% of a frame they cover cost more than the fill (~0.45 against
+    ~0.25 ms a level on a 340x200 grid).
+    """
+    inside = cv2.copyMakeBorder(cv2.bitwise_not(mask), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
+    cv2.floodFill(inside, None, (0, 0), 0, flags=8)
+    st = _cc(inside)
+    st[:, [0, 1, 5, 6]] -= 1  # back to the unpadded grid
+    return st
+
+
 class _Level(NamedTuple):
     """One thresholded colour level: its components, and where its candidates rank."""
 
@@ -137,8 +152,13 @@ class _Found(NamedTuple):
 
 def _found(boxes: np.ndarray, route, kind: int, score, tie) -> _Found:
     n = len(boxes)
-    return _Found(np.asarray(boxes, np.float32).reshape(n, 4), np.broadcast_to(route, n), np.full(n, kind),
-                  np.broadcast_to(np.asarray(score, np.float32), n), np.broadcast_to(tie, n))
+
+    def column(a, dtype=None):  # np.full, not np.broadcast_to: ~1 against ~8 us, 15 times a frame
+        a = np.asarray(a, dtype)
+        return np.full(n, a) if a.ndim == 0 else a
+
+    return _Found(np.asarray(boxes, np.float32).reshape(n, 4), column(route), np.full(n, kind),
+                  column(score, np.float32), column(tie))
 
 
 def _stack(levels: list[_Level], stats: list[np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
@@ -244,7 +264,7 @@ class Detector:
         c = self.config
         if not levels:
             return _found(np.zeros((0, 4)), 0, _KIND["ring"], 0.9, 0)
-        st, route, _, seq, which = _stack(levels, [_cc(cv2.bitwise_not(lv.mask)) for lv in levels])
+        st, route, _, seq, which = _stack(levels, [_holes(lv.mask) for lv in levels])
         masks = np.stack([lv.mask for lv in levels])
         x, y, w, h, area, cx_, cy_ = st.T
         _, H, W = masks.shape
@@ -257,7 +277,7 @@ class Detector:
         my, mx, li = yi + hi // 2, xi + wi // 2, which[idx]
 
         def red(yy, xx):
-            return masks[li, yy, np.clip(xx, 0, W - 1)] > 0
+            return masks[li, yy, np.minimum(np.maximum(xx, 0), W - 1)] > 0  # np.clip costs ~5x more
 
         # a triangle's inside is half its width at mid-height: its rim lies a quarter of the width in
         # from each side of the box (within a pixel either way, at this coarse grid)

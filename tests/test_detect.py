@@ -10,7 +10,7 @@ import pytest
 
 from realtime.classes import NAMES
 from realtime.classifier import Classified
-from realtime.detect import Detector, DetectorConfig
+from realtime.detect import Detector, DetectorConfig, _cc, _holes
 from realtime.preprocess import Preprocessing
 from realtime.recognize import Recognizer, RecognizerConfig, consistent, detection_record
 from realtime.types import Detection, iou
@@ -175,6 +175,21 @@ def test_ring_inside_frames_a_sign_merged_with_red_surroundings():
     box = draw_ring(img, 400, 300, 28)
     dets = Detector()(img)
     assert max(iou(d.box, box) for d in dets) >= 0.6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_holes_are_the_complement_components_touching_no_edge(seed):
+    """The flood-filled shortcut gives exactly the rows the plain labelling would keep."""
+    rng = np.random.default_rng(seed)
+    mask = np.where(rng.random((60, 90)) < 0.45, 255, 0).astype(np.uint8)
+    cv2.circle(mask, (45, 30), 12, 255, 2)  # at least one ring with an inside
+    st = _cc(cv2.bitwise_not(mask))
+    H, W = mask.shape
+    inner = st[(st[:, 0] > 0) & (st[:, 1] > 0) & (st[:, 0] + st[:, 2] < W) & (st[:, 1] + st[:, 3] < H)]
+    holes = _holes(mask)
+    assert len(holes) == len(inner) > 0
+    key = np.lexsort(inner.T[::-1])
+    np.testing.assert_allclose(holes[np.lexsort(holes.T[::-1])], inner[key], atol=1e-4)
 
 
 @pytest.mark.parametrize("inverted", [False, True])
