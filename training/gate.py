@@ -176,21 +176,22 @@ def main(args) -> int:
     """Fold gates (for honest evaluation) and the shipped gate, with held-out figures in their cards."""
     t0 = time.time()
     out = Path(args.out)
-    mined = mine(args.scenes, args.gt, folds=args.folds)
+    seed = getattr(args, "seed", 0)  # 0 reproduces the shipped gates; others measure run-to-run spread
+    mined = mine(args.scenes, args.gt, folds=args.folds, seed=seed)
     print(f"mined {len(mined.iou)} crops from {len(mined.names)} scenes in {time.time() - t0:.0f}s "
           f"({int((mined.iou >= POSITIVE_IOU).sum())} positive, {int((mined.iou < NEGATIVE_IOU).sum())} negative)",
           flush=True)
-    extra = gtsrb_positives(args.gtsrb, copies=args.gtsrb_copies)
+    extra = gtsrb_positives(args.gtsrb, copies=args.gtsrb_copies, seed=seed)
     print(f"{len(extra)} GTSRB positives", flush=True)
     base = {"scenes": str(args.scenes), "gtsrb": str(args.gtsrb), "folds": args.folds,
             "fold_scheme": "contiguous blocks of the sorted scene names", "epochs": args.epochs,
             "positive_iou": POSITIVE_IOU, "negative_iou": NEGATIVE_IOU, "jitters": JITTERS,
-            "gtsrb_positives": int(len(extra)), "detector": asdict(Detector().config)}
+            "gtsrb_positives": int(len(extra)), "detector": asdict(Detector().config), "seed": seed}
     thresholds = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
     held = np.zeros(len(mined.iou), np.float32)
     for k in range(args.folds):
         test = mined.fold == k
-        model = train_one(extra, mined, ~test, args.epochs, seed=k)
+        model = train_one(extra, mined, ~test, args.epochs, seed=k + seed * (args.folds + 1))
         held[test] = scores(model, mined.x[test])
         r = recall_at(mined, held, test, thresholds)
         save(model, out / "folds", f"gate_fold{k}", {**base, "fold": k, "trained_on_folds": [
@@ -198,7 +199,8 @@ def main(args) -> int:
         print(f"fold {k}: " + ", ".join(f"t={x['threshold']}: keeps {x['kept_per_scene']}/scene, "
                                         f"{x['positives_kept']:.3f} of positives" for x in r), flush=True)
     pooled = recall_at(mined, held, np.ones(len(held), bool), thresholds)
-    model = train_one(extra, mined, np.ones(len(mined.iou), bool), args.epochs, seed=args.folds)
+    everything = np.ones(len(mined.iou), bool)
+    model = train_one(extra, mined, everything, args.epochs, seed=args.folds + seed * (args.folds + 1))
     card = save(model, out, "gate", {**base, "trained_on_folds": list(range(args.folds)),
                                      "cross_validated": pooled})
     print("pooled held-out: " + json.dumps(pooled))
