@@ -27,8 +27,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("model")
     data = make_official(root / "data", CLASSES, tracks=3, frames=4)
     out = root / "out"
+    # another start, the default split: runs from other seeds compare on the same validation tracks
     summ = train(str(data), str(out), epochs=2, batch_size=16, width=4, val_fraction=0.34, patience=5,
-                 name="tiny", verbose=0)
+                 name="tiny", verbose=0, seed=3, split_seed=0)
     return data, out, summ
 
 
@@ -40,6 +41,7 @@ def test_training_writes_model_export_and_card(trained):
     assert card.num_outputs == 43 and card.names[14] == "Stop"
     assert card.preprocessing.input_shape == (32, 32, 3)
     assert card.training["split"] == {"by": "track", "seed": 0, "val_fraction": 0.34, "train_stride": 1}
+    assert card.training["seed"] == 3
     assert card.training["train_tracks"] + card.training["val_tracks"] == 3 * len(CLASSES)
     assert 0.0 <= card.validation["accuracy"] <= 1.0
     assert len(card.training["history"]["loss"]) == 2

@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the validation split (default: --seed); keep it to compare runs from other starts")
     t.add_argument("--val-fraction", type=float, default=0.15)
     t.add_argument("--color", choices=("rgb", "gray"), default="rgb")
     t.add_argument("--contrast", choices=("clahe", "equalize", "none"), default="clahe")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                   train_stride=args.train_stride, name=args.name, warmup_epochs=args.warmup_epochs,
                   stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
                   clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight,
-                  augment_overrides=parse_overrides(args.augment))
+                  augment_overrides=parse_overrides(args.augment), split_seed=args.split_seed)
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 

@@ -112,12 +112,13 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn",
           verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
           init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
-          box_weight: float = 10.0, augment_overrides: dict | None = None) -> dict:
+          box_weight: float = 10.0, augment_overrides: dict | None = None, split_seed: int | None = None) -> dict:
     """Fit and write the model, its LiteRT export and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
     best checkpoint is kept); ``init_from`` starts from a saved ``.keras`` model instead of
-    fresh weights: together they make the two-stage recipe of ``make train``.
+    fresh weights: together they make the two-stage recipe of ``make train``. ``split_seed`` (default
+    ``seed``) draws the validation tracks, so runs from other starts can be compared on one split.
     """
     import keras
 
@@ -128,7 +129,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     cfg = Preprocessing(color=color, contrast=contrast, clahe_grid=clahe_grid, clahe_clip=clahe_clip)
-    cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed, val_fraction, cfg, limit_per_class, train_stride)
+    cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed if split_seed is None else split_seed, val_fraction, cfg,
+                                                     limit_per_class, train_stride)
     weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
     aug = augment.AugmentConfig(**(augment_overrides or {})) if augmentation else None
     seq = make_sequence(train_ds, cfg, aug, batch_size, weights, seed, boxes=box_head)
@@ -168,7 +170,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     if stop_after:
         callbacks.append(_stop_after_callback(stop_after))
     hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs, callbacks=callbacks, verbose=verbose)
-    meta.update({"class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
+    meta.update({"seed": seed, "class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
                  "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
                  "width": width, "augment": asdict(aug) if aug is not None else None,
