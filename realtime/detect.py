@@ -76,8 +76,8 @@ class DetectorConfig:
     hole_grow: float = 1.55  # inside of a ring or bordered triangle -> outer rim
     # pooled px added to an inside's width and height before growing: max-pooling the red score
     # shrinks every inside by about half a pooled pixel, and a triangle's by more (its apex goes).
-    # 0 -> 1: candidate recall at IoU 0.6 0.799 -> 0.841 (prohibitory 0.851 -> 0.926, danger
-    # 0.747 -> 0.797; a plateau from 0.75 to 1.25; docs/BENCHMARKS.md)
+    # 0 -> 1 (with the pooling's half-pixel shift): candidate recall at IoU 0.6 0.799 -> 0.839
+    # (prohibitory 0.851 -> 0.926, danger 0.747 -> 0.785; a plateau from 0.75 to 1.25; docs/BENCHMARKS.md)
     hole_pad: float = 1.0
     ring_levels: int = 2  # the loosest red levels also searched for ring insides
     hole_min_fill: float = 0.35
@@ -125,8 +125,8 @@ def _holes(mask: np.ndarray) -> np.ndarray:
 
     The same rows as ``_cc(~mask)`` less those touching an edge, in the same order. The edge-touching
     ones (the background around every ring) are erased with one flood fill from a 1-px frame of
-    complement first: stats over the ~90% of a frame they cover cost more than the fill (~0.45 against
-    ~0.25 ms a level on a 340x200 grid).
+    complement first: stats over the ~90% of a frame they cover cost more than the fill (0.44 against
+    0.33 ms a level, fill included, on a 340x200 grid).
     """
     inside = cv2.copyMakeBorder(cv2.bitwise_not(mask), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
     cv2.floodFill(inside, None, (0, 0), 0, flags=8)
