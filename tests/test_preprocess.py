@@ -84,6 +84,63 @@ def test_augmentation_is_seeded_and_keeps_shape(tmp_path):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+def test_colour_cast_tints_without_changing_brightness():
+    """A cast moves the channels apart (a tinted light), not the crop's overall level."""
+    rng = np.random.default_rng(0)
+    grey = np.full((64, 32, 32, 3), 128, np.uint8)
+    plain = augment.AugmentConfig(brightness=0, contrast=0, dark_p=0, fade_p=0, noise_p=0)
+    cast = augment.AugmentConfig(**{**plain.__dict__, "cast_p": 1.0, "cast": 0.2})
+    assert np.array_equal(augment._relight(grey.copy(), plain, rng), grey)
+    out = augment._relight(grey.copy(), cast, rng).astype(np.float32)
+    means = out.mean(axis=(1, 2))  # (N, 3) per-channel levels
+    assert np.abs(means.mean(axis=1) - 128).max() < 1.0  # same brightness
+    assert (means.max(axis=1) - means.min(axis=1)).mean() > 10  # but tinted
+    assert (means.max(axis=1) - means.min(axis=1)).max() <= 2 * 0.2 * 128 * 1.34 + 1  # within +-cast
+
+
+def test_glare_clips_the_brightest_pixels_and_keeps_the_dark_ones():
+    """Over-exposure: the brightest (100 - q) % of a crop clip to white, dark pixels stay dark."""
+    rng = np.random.default_rng(3)
+    crops = np.repeat(rng.integers(0, 200, (32, 32, 32, 1), dtype=np.uint8), 3, axis=3)  # grey levels
+    crops[:, 12:20, 12:20] = 10  # a dark pictogram
+    plain = dict(brightness=0, contrast=0, dark_p=0, fade_p=0, noise_p=0)
+    out = augment._relight(crops.copy(), augment.AugmentConfig(**plain, glare_p=1.0, glare_q=(60.0, 60.0)), rng)
+    white = (out == 255).all(axis=3).mean(axis=(1, 2))
+    assert np.all((white > 0.3) & (white < 0.45))  # ~40 % of the pixels
+    assert out[:, 12:20, 12:20].max() < 40
+    assert np.array_equal(augment._relight(crops.copy(), augment.AugmentConfig(**plain), rng), crops)
+
+
+def test_stickers_mark_the_sign_face_only():
+    """Stickers land on the middle of the crop (the sign's face), hardly ever on its framing border."""
+    rng = np.random.default_rng(1)
+    batch = np.full((200, 32, 32, 3), 128, np.uint8)
+    augment._stickers(batch, augment.AugmentConfig(sticker_p=1.0, stickers=6), rng)
+    hits = (batch != 128).any(axis=3).mean(axis=0)  # per pixel: the share of crops it was marked in
+    border = np.ones((32, 32), bool)
+    border[2:-2, 2:-2] = False
+    assert hits[10:22, 10:22].mean() > 0.15
+    assert hits[border].mean() < 0.1 * hits[10:22, 10:22].mean()
+    assert (batch != 128).any(axis=(1, 2, 3)).all()  # every crop got at least one
+
+
+def test_low_resolution_warp_loses_detail_like_a_far_sign(tmp_path):
+    """lowres_p resamples the crop from a smaller one: fine detail (pixel-to-pixel change) drops."""
+    make_official(tmp_path, [1, 14], tracks=2, frames=3, sizes=(64,))
+    ds = datasets.load(tmp_path)
+    cfg = Preprocessing(contrast="none")
+    still = dict(rotate_deg=0, scale=0, shift=0, perspective=0, loose_p=0, blur_p=0)
+    sharp, _ = zip(*[augment._warp(im, r, cfg, augment.AugmentConfig(**still), np.random.default_rng(2))
+                     for im, r in zip(ds.images, ds.rois)])
+    soft, _ = zip(*[augment._warp(im, r, cfg, augment.AugmentConfig(**still, lowres_p=1.0, lowres_min=0.4),
+                                  np.random.default_rng(2)) for im, r in zip(ds.images, ds.rois)])
+
+    def detail(ims):
+        return float(np.mean([np.abs(np.diff(i.astype(np.float32), axis=1)).mean() for i in ims]))
+
+    assert detail(soft) < 0.9 * detail(sharp)
+
+
 def test_preprocessing_round_trips_through_a_card_and_rejects_unknowns(tmp_path):
     cfg = Preprocessing(color="gray", contrast="equalize", size=40)
     card = ModelCard([{"id": i, "name": str(i)} for i in range(3)], cfg)

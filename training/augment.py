@@ -40,6 +40,20 @@ class AugmentConfig:
     blur_p: float = 0.3
     noise_p: float = 0.3
     noise_sigma: float = 8.0
+    # colour casts of the light (dusk, sodium lamps, a tunnel lit blue): per-channel gains +-cast
+    cast_p: float = 0.0
+    cast: float = 0.0
+    # glare: the crop exposed so that its brightest (100 - glare_q) % clip; a sunlit sign's red ring
+    # then turns pale pink while its dark pictogram stays (a washed-out "no trucks" is not an end-of sign)
+    glare_p: float = 0.0
+    glare_q: tuple[float, float] = (50.0, 85.0)
+    # stickers and graffiti: several small light or dark blobs on the sign's face
+    sticker_p: float = 0.0
+    stickers: int = 6  # up to this many on one crop
+    # small, far signs: the crop is cut from a sign only lowres_min..1 of the crop's size and
+    # scaled up, as the detector's 16-25 px GTSDB signs are
+    lowres_p: float = 0.0
+    lowres_min: float = 0.45
 
 
 def framed_corners(roi: np.ndarray, margin: float) -> np.ndarray:
@@ -84,6 +98,10 @@ def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentCo
     x1, y1, x2, y2 = (float(v) for v in roi)
     corners = cv2.perspectiveTransform(np.array([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]], np.float32), m)[0]
     box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]) / size
+    if rng.random() < aug.lowres_p:
+        small = max(4, int(round(size * rng.uniform(aug.lowres_min, 1.0))))
+        out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size),
+                         interpolation=cv2.INTER_LINEAR)
     if rng.random() < aug.blur_p:
         k = int(rng.choice([3, 5]))
         if rng.random() < 0.5:
@@ -105,6 +123,23 @@ def _occlude(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator)
             w, h = (max(2, int(v)) for v in rng.uniform(0.08, aug.occlude_max, 2) * size)
             x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
             batch_u8[i, y:y + h, x:x + w] = rng.integers(0, 256, 3, dtype=np.uint8)
+
+
+def _stickers(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator) -> None:
+    """In place: a few small filled ellipses on the sign's face (the middle 70% of the crop), light
+    or dark, like the stickers that cover real signs; unlike ``_occlude``'s one rectangle they
+    break up the pictogram without hiding it."""
+    n, size = batch_u8.shape[0], batch_u8.shape[1]
+    for i in np.flatnonzero(rng.random(n) < aug.sticker_p):
+        shade = int(rng.choice([rng.integers(170, 256), rng.integers(0, 70)]))
+        tint = np.clip(shade + rng.integers(-25, 26, 3), 0, 255)
+        colour = tuple(int(v) for v in tint)
+        for _ in range(int(rng.integers(1, aug.stickers + 1))):
+            cx, cy = (float(v) for v in rng.uniform(0.15, 0.85, 2) * size)
+            ax, ay = (max(1.0, float(v)) for v in rng.uniform(0.03, 0.1, 2) * size)
+            # cv2 draws on a contiguous image: sub-pixel centres via the shift argument
+            cv2.ellipse(batch_u8[i], (int(cx * 16), int(cy * 16)), (int(ax * 16), int(ay * 16)),
+                        float(rng.uniform(0, 180)), 0, 360, colour, -1, cv2.LINE_AA, 4)
 
 
 def parse_overrides(items: list[str] | None) -> dict:
@@ -129,6 +164,11 @@ def _relight(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator)
     """Brightness (incl. dusk), contrast, faded colour and sensor noise for a whole batch (vectorised)."""
     n = len(batch_u8)
     f = batch_u8.astype(np.float32)
+    if aug.glare_p > 0:  # over-exposure happens at the sensor, before colour fades or casts
+        q = rng.uniform(*aug.glare_q, n)
+        level = np.array([np.percentile(x, p) for x, p in zip(f.mean(axis=3).reshape(n, -1), q)], np.float32)
+        gain = np.where(rng.random(n) < aug.glare_p, 255.0 / np.maximum(level, 16.0), 1.0).astype(np.float32)
+        f = np.minimum(f * np.maximum(gain, 1.0)[:, None, None, None], 255.0)
     grey = f.mean(axis=3, keepdims=True)
     fade = np.where(rng.random((n, 1, 1, 1)) < aug.fade_p, rng.uniform(aug.fade_min, 1.0, (n, 1, 1, 1)), 1.0)
     f = grey + (f - grey) * fade.astype(np.float32)
@@ -138,6 +178,9 @@ def _relight(batch_u8: np.ndarray, aug: AugmentConfig, rng: np.random.Generator)
     gain = np.where(dark, rng.uniform(aug.dark_gain, 0.6, (n, 1, 1, 1)), gain).astype(np.float32)
     con = (1.0 + rng.uniform(-aug.contrast, aug.contrast, (n, 1, 1, 1))).astype(np.float32)
     f = (f - mean) * con + mean * gain
+    if aug.cast_p > 0:  # per-channel gains, mean 1, so a cast tints without brightening
+        cast = rng.uniform(-aug.cast, aug.cast, (n, 1, 1, 3)) * (rng.random((n, 1, 1, 1)) < aug.cast_p)
+        f *= (1.0 + cast - cast.mean(axis=3, keepdims=True)).astype(np.float32)
     sigma = aug.noise_sigma * rng.random((n, 1, 1, 1)).astype(np.float32)
     sigma *= rng.random((n, 1, 1, 1)) < aug.noise_p
     f += rng.standard_normal(f.shape, dtype=np.float32) * sigma
@@ -163,6 +206,8 @@ def batch(images: list[np.ndarray], rois: np.ndarray, cfg: Preprocessing, aug: A
     warped = [_warp(im, r, cfg, aug, rng) for im, r in zip(images, rois)]
     raw = np.stack([w for w, _ in warped])
     _occlude(raw, aug, rng)
+    if aug.sticker_p > 0:
+        _stickers(raw, aug, rng)
     raw = _relight(raw, aug, rng)
     x = normalise_stack(raw.reshape(-1, cfg.size, 3), cfg)
     return (x, np.stack([b for _, b in warped])) if with_boxes else x
