@@ -88,6 +88,33 @@ def _stop_after_callback(n: int):
     return StopAfter()
 
 
+def _recalibrate_bn_callback(seq, batches: int = 8):
+    """Before each validation (after the EMA weights are swapped in): BatchNorm's moving statistics
+    re-estimated for the weights being validated, from ``batches`` training batches in one forward
+    pass. BatchNorm tracks the statistics of the raw weights; the average of the weights has its
+    own (the SWA recipe). Training uses batch statistics, so this does not touch the training."""
+    import keras
+
+    class RecalibrateBN(keras.callbacks.Callback):
+        calls = 0
+
+        def on_test_begin(self, logs=None):
+            bns = [layer for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+            self.calls += 1
+            idx = np.random.default_rng(self.calls).choice(len(seq), min(batches, len(seq)), replace=False)
+            x = np.concatenate([seq[int(i)][0] for i in idx])
+            saved = [layer.momentum for layer in bns]
+            for layer in bns:
+                layer.momentum = 0.0  # the moving statistics become this batch's
+            try:
+                self.model(x, training=True)
+            finally:
+                for layer, m in zip(bns, saved):
+                    layer.momentum = m
+
+    return RecalibrateBN()
+
+
 def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
              limit_per_class: int | None, train_stride: int):
     t0 = time.time()
@@ -112,13 +139,17 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           limit_per_class: int | None = None, train_stride: int = 1, name: str = "gtsrb_cnn",
           verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
           init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
-          box_weight: float = 10.0, augment_overrides: dict | None = None, split_seed: int | None = None) -> dict:
+          box_weight: float = 10.0, augment_overrides: dict | None = None, split_seed: int | None = None,
+          ema: float | None = None) -> dict:
     """Fit and write the model, its LiteRT export and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
     best checkpoint is kept); ``init_from`` starts from a saved ``.keras`` model instead of
     fresh weights: together they make the two-stage recipe of ``make train``. ``split_seed`` (default
     ``seed``) draws the validation tracks, so runs from other starts can be compared on one split.
+    ``ema`` (a momentum such as 0.999) validates, keeps and ships an exponential moving average of
+    the weights: the epoch-to-epoch swings of a few validation tracks at a high learning rate are
+    then averaged out instead of being picked from.
     """
     import keras
 
@@ -151,29 +182,41 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
                                                        warmup_steps=warm)
                 if warm else keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay))
     accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    def optimizer():
+        return keras.optimizers.AdamW(schedule, weight_decay=1e-4, use_ema=ema is not None,
+                                      ema_momentum=ema if ema is not None else 0.99)
+
     if box_head:  # Huber: most boxes are off by a few hundredths; a few badly warped ones should not dominate
-        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        model.compile(optimizer=optimizer(),
                       loss={"probs": keras.losses.SparseCategoricalCrossentropy(), "box": keras.losses.Huber(0.1)},
                       loss_weights={"probs": 1.0, "box": box_weight}, metrics={"probs": [accuracy]})
         val_y = {"probs": val_ds.labels, "box": augment.plain_boxes(len(val_ds), cfg.margin)}
         monitor = "val_probs_accuracy"
     else:
-        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=[accuracy])
+        model.compile(optimizer=optimizer(), loss=keras.losses.SparseCategoricalCrossentropy(), metrics=[accuracy])
         val_y, monitor = val_ds.labels, "val_accuracy"
     ckpt = out_dir / "checkpoint.keras"
-    callbacks = [
+    # with EMA, the swap callback comes first so that validation and the checkpoint see the averaged
+    # weights; the best checkpoint is then reloaded explicitly (EarlyStopping's restore and Keras'
+    # end-of-fit EMA finalisation would each put the raw weights back in some stop orders)
+    callbacks = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _recalibrate_bn_callback(seq)]
+                 if ema is not None else [])
+    callbacks += [
         keras.callbacks.ModelCheckpoint(str(ckpt), monitor=monitor, mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
+                                      restore_best_weights=ema is None),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
     ]
     if stop_after:
         callbacks.append(_stop_after_callback(stop_after))
     hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs, callbacks=callbacks, verbose=verbose)
+    if ema is not None and ckpt.exists():
+        model.load_weights(ckpt)
     meta.update({"seed": seed, "class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
                  "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
-                 "width": width, "augment": asdict(aug) if aug is not None else None,
+                 "width": width, "ema": ema, "augment": asdict(aug) if aug is not None else None,
                  "seconds": round(time.time() - t0, 1)})
     # one naming for the card and the curves, with or without a box head
     names = {"probs_accuracy": "accuracy", "val_probs_accuracy": "val_accuracy"}
