@@ -69,6 +69,28 @@ def test_training_ships_the_best_validated_average_of_the_weights(trained):
     assert float(np.mean(pred == val.labels)) == pytest.approx(summ["accuracy"], abs=1e-6)
 
 
+def test_soup_averages_the_fine_tuned_weights_with_the_start(trained, tmp_path):
+    """``soup`` ships ``w * start + (1 - w) * fine-tuned``: at 1 the start comes back unchanged
+    although fine-tuning (``soup=0``) moved it; and it needs a start to average with."""
+    import keras
+
+    from training.train import train
+
+    data, out, _ = trained
+    start = keras.saving.load_model(out / "tiny.keras", compile=False)
+    x = np.random.default_rng(1).random((8, 32, 32, 3), dtype=np.float32)
+    ref = start(x)["probs"].numpy()
+    kw = dict(epochs=1, batch_size=16, val_fraction=0.34, patience=5, verbose=0, seed=4, split_seed=0,
+              warmup_epochs=0, lr=5e-2, init_from=str(out / "tiny.keras"))
+    for weight, same in ((0.0, False), (1.0, True)):
+        train(str(data), str(tmp_path / str(weight)), name="soup", soup=weight, **kw)
+        model = keras.saving.load_model(tmp_path / str(weight) / "soup.keras", compile=False)
+        assert np.allclose(model(x)["probs"].numpy(), ref, atol=1e-5) == same, weight
+        assert ModelCard.load(tmp_path / str(weight) / "soup.json").training["soup"] == weight
+    with pytest.raises(ValueError, match="init_from"):
+        train(str(data), str(tmp_path / "none"), soup=0.5, **{**kw, "init_from": None})
+
+
 def test_litert_and_keras_agree(trained):
     _, out, _ = trained
     lite = Classifier(out / "tiny.tflite", backend="litert")

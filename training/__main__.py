@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--box-weight", type=float, default=10.0, help="weight of the box loss against the class loss")
     t.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
                    help="validate and ship a moving average of the weights (e.g. 0.999)")
+    t.add_argument("--soup", type=float, default=None, metavar="WEIGHT",
+                   help="with --init-from: ship WEIGHT * start + (1 - WEIGHT) * fine-tuned weights (e.g. 0.5)")
     t.add_argument("--augment", action="append", default=None, metavar="NAME=VALUE",
                    help="override an augmentation setting (training/augment.py AugmentConfig), repeatable")
 
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                   stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
                   clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight,
                   augment_overrides=parse_overrides(args.augment), split_seed=args.split_seed,
-                  ema=args.ema)
+                  ema=args.ema, soup=args.soup)
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 

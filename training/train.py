@@ -140,7 +140,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
           init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
           box_weight: float = 10.0, augment_overrides: dict | None = None, split_seed: int | None = None,
-          ema: float | None = None) -> dict:
+          ema: float | None = None, soup: float | None = None) -> dict:
     """Fit and write the model, its LiteRT export and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
@@ -149,7 +149,10 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     ``seed``) draws the validation tracks, so runs from other starts can be compared on one split.
     ``ema`` (a momentum such as 0.999) validates, keeps and ships an exponential moving average of
     the weights: the epoch-to-epoch swings of a few validation tracks at a high learning rate are
-    then averaged out instead of being picked from.
+    then averaged out instead of being picked from. ``soup`` (with ``init_from``) ships
+    ``soup * start + (1 - soup) * fine-tuned`` weights, BatchNorm statistics included: a fine-tuning
+    stage fixes some hard tracks and unlearns others, and the average of the two ends of the same
+    basin keeps most of both (a "model soup"); validation figures are measured on the average.
     """
     import keras
 
@@ -173,6 +176,9 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
         if isinstance(model.output, dict) != box_head:
             raise ValueError(f"{init_from} {'has' if isinstance(model.output, dict) else 'lacks'} a box head; "
                              "train with the same --box-head setting")
+        start_weights = model.get_weights()
+    elif soup is not None:
+        raise ValueError("soup averages with the starting model: it needs init_from")
     else:
         plain = tuple(float(v) for v in augment.plain_boxes(1, cfg.margin)[0])
         model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed, box_head=plain if box_head else None)
@@ -213,10 +219,12 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs, callbacks=callbacks, verbose=verbose)
     if ema is not None and ckpt.exists():
         model.load_weights(ckpt)
+    if soup is not None:
+        model.set_weights([soup * a + (1.0 - soup) * b for a, b in zip(start_weights, model.get_weights())])
     meta.update({"seed": seed, "class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
                  "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
-                 "width": width, "ema": ema, "augment": asdict(aug) if aug is not None else None,
+                 "width": width, "ema": ema, "soup": soup, "augment": asdict(aug) if aug is not None else None,
                  "seconds": round(time.time() - t0, 1)})
     # one naming for the card and the curves, with or without a box head
     names = {"probs_accuracy": "accuracy", "val_probs_accuracy": "val_accuracy"}
