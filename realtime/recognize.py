@@ -131,6 +131,29 @@ def _no_entry(img: np.ndarray, box: Sequence[float]) -> bool:
     return top >= 0.7 and bottom >= 0.7 and bar_s <= 100 and bar_v >= 1.05 * ring_v
 
 
+def _stop(img: np.ndarray, box: Sequence[float]) -> bool:
+    """Stop (14) is a red octagon with white letters: its middle rows hold pale pixels.
+
+    A brake light or a red lamp the CNN calls "stop" is red through and through; what is not at
+    least a fifth red is no stop sign either (red shares: >= 0.50 on GTSDB's, >= 0.30 on GTSRB's). Pale is white
+    (saturation <= 100, brighter than the red, or near white where the red itself is over-exposed)
+    or far less saturated than the red (blurred letters). Share of pale pixels in the middle
+    (rows 10-21, columns 6-25 of a 32x32 resize): >= 0.21 on the 13 GTSDB stop signs, >= 0.0875 on
+    all 780 GTSRB ones, 0.00-0.02 on a rendered brake light read as "stop" at 0.89.
+    """
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    roi = img[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
+    if roi.size == 0:
+        return False
+    hsv = cv2.cvtColor(cv2.resize(roi, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    h, s, v = (hsv[:, :, k].astype(np.float32) for k in range(3))
+    red = ((h <= 10) | (h >= 160)) & (s >= 60)
+    ring_s, ring_v = (s[red].mean(), v[red].mean()) if red.any() else (255.0, 255.0)
+    cs, cv = s[10:22, 6:26], v[10:22, 6:26]
+    pale = ((cs <= 100) & (cv >= min(1.05 * ring_v, 230.0))) | (cs <= 0.6 * ring_s)
+    return float(red.mean()) >= 0.2 and float(pale.mean()) >= 0.05
+
+
 def _band(rows: np.ndarray, k: int) -> np.ndarray:
     """Mean of every run of ``k`` consecutive values."""
     c = np.concatenate([[0.0], np.cumsum(rows)])
@@ -138,7 +161,7 @@ def _band(rows: np.ndarray, k: int) -> np.ndarray:
 
 
 # class id -> check of the sign's printed design on the frame; failing it rejects that class
-DESIGN_CHECKS = {17: _no_entry}
+DESIGN_CHECKS = {14: _stop, 17: _no_entry}
 
 
 def detection_record(source: str, frame: int, det: Detection, label: str) -> dict:

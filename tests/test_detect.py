@@ -402,6 +402,25 @@ def test_no_entry_design_check():
     assert not check(img, (460, 170, 541, 256))
 
 
+def test_stop_design_check():
+    """A red octagon with white letters passes; a red lamp of the same size (a brake light the CNN
+    read as "stop" in a rendered drive-by) does not, nor does an over-exposed plain red blob."""
+    from realtime.recognize import DESIGN_CHECKS
+
+    img = _background()
+    octagon = np.array([[200 + 40 * np.cos(a), 200 + 40 * np.sin(a)] for a in np.arange(8) * np.pi / 4 + np.pi / 8],
+                       np.int32)
+    cv2.fillConvexPoly(img, octagon, RED, cv2.LINE_AA)
+    cv2.putText(img, "STOP", (168, 210), cv2.FONT_HERSHEY_SIMPLEX, 0.8, WHITE, 2, cv2.LINE_AA)
+    cv2.fillConvexPoly(img, octagon + [300, 0], RED, cv2.LINE_AA)
+    cv2.rectangle(img, (100, 400), (125, 421), (60, 60, 255), -1)  # a bright red tail light
+    check = DESIGN_CHECKS[14]
+    assert check(img, (160, 160, 241, 241)) and check(img, (154, 164, 244, 246))
+    assert not check(img, (460, 160, 541, 241))
+    assert not check(img, (100, 400, 126, 422))
+    assert not check(img, (0, 0, 0, 0))
+
+
 def test_failed_design_check_rejects_the_class(scene):
     img, gt = scene
     fake = FakeClassifier({"blue": (17, 0.999), "red": (17, 0.999), "yellow": (17, 0.999)})
