@@ -39,9 +39,9 @@ class RecognizerConfig:
     whenever the shipped model changes.
     """
 
-    min_score: float = 0.75  # P(sign) x class confidence needed to report a sign
+    min_score: float = 0.7  # P(sign) x class confidence needed to report a sign
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
-    route_min_score: dict[str, float] = field(default_factory=lambda: {"blue": 0.8, "yellow": 0.3, "achromatic": 0.8})
+    route_min_score: dict[str, float] = field(default_factory=lambda: {"red": 0.85, "blue": 0.7, "achromatic": 0.7})
     consistency: str = "none"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
@@ -57,7 +57,7 @@ class RecognizerConfig:
     second_box: float = 0.5
     # the box head learnt GTSRB's looser ROI boxes: reported boxes are scaled by (width, height) about
     # their centre to GTSDB's tight ones (chosen by CV like the thresholds; 1, 1 leaves them as they are)
-    box_scale: tuple[float, float] = (0.91, 0.88)
+    box_scale: tuple[float, float] = (0.895, 0.846)
     dedupe_iou: float = 0.5  # two accepted boxes overlapping this much are one sign
     # ... and so are two boxes of which one holds the other's centre: a second, smaller box inside a
     # sign (its pictogram, another route's blob) is a duplicate. On: the folds can take lower
