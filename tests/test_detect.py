@@ -414,10 +414,14 @@ def test_stop_design_check():
     cv2.putText(img, "STOP", (168, 210), cv2.FONT_HERSHEY_SIMPLEX, 0.8, WHITE, 2, cv2.LINE_AA)
     cv2.fillConvexPoly(img, octagon + [300, 0], RED, cv2.LINE_AA)
     cv2.rectangle(img, (100, 400), (125, 421), (60, 60, 255), -1)  # a bright red tail light
+    cv2.rectangle(img, (600, 380), (700, 460), (200, 200, 205), -1)  # a white car ...
+    cv2.ellipse(img, (650, 420), (9, 5), 0, 0, 360, (40, 40, 250), -1)  # ... and its tail light
     check = DESIGN_CHECKS[14]
     assert check(img, (160, 160, 241, 241)) and check(img, (154, 164, 244, 246))
     assert not check(img, (460, 160, 541, 241))
     assert not check(img, (100, 400, 126, 422))
+    # a box that takes in the white around the light: pale, but outside the red, not inside it
+    assert not check(img, (634, 408, 666, 432))  # the pale-share test before the enclosure passed it
     assert not check(img, (0, 0, 0, 0))
 
 
