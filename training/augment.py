@@ -98,7 +98,7 @@ def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentCo
     x1, y1, x2, y2 = (float(v) for v in roi)
     corners = cv2.perspectiveTransform(np.array([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]], np.float32), m)[0]
     box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]) / size
-    if rng.random() < aug.lowres_p:
+    if aug.lowres_p > 0 and rng.random() < aug.lowres_p:  # off: no draw, so older recipes replay exactly
         small = max(4, int(round(size * rng.uniform(aug.lowres_min, 1.0))))
         out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size),
                          interpolation=cv2.INTER_LINEAR)
