@@ -155,11 +155,14 @@ def _stop(img: np.ndarray, box: Sequence[float]) -> bool:
         return False
     ring_s, ring_v = s[red].mean(), v[red].mean()
     pale = ((s <= 100) & (v >= min(1.05 * ring_v, 230.0))) | (s <= 0.6 * ring_s)
-    def before(m: np.ndarray) -> np.ndarray:  # a red pixel strictly before this one along axis 0
-        return np.vstack([np.zeros_like(m[:1]), np.logical_or.accumulate(m, axis=0)[:-1]])
-
-    enclosed = before(red) & before(red[::-1])[::-1] & before(red.T).T & before(red.T[::-1])[::-1].T
+    enclosed = (_after_any(red) & _after_any(red[::-1])[::-1]
+                & _after_any(red.T).T & _after_any(red.T[::-1])[::-1].T)
     return float((pale & enclosed)[10:22, 6:26].mean()) >= 0.02
+
+
+def _after_any(mask: np.ndarray) -> np.ndarray:
+    """True where some earlier row (strictly above, same column) of ``mask`` is True."""
+    return np.vstack([np.zeros_like(mask[:1]), np.logical_or.accumulate(mask, axis=0)[:-1]])
 
 
 def _band(rows: np.ndarray, k: int) -> np.ndarray:

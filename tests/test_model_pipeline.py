@@ -89,6 +89,8 @@ def test_soup_averages_the_fine_tuned_weights_with_the_start(trained, tmp_path):
         assert ModelCard.load(tmp_path / str(weight) / "soup.json").training["soup"] == weight
     with pytest.raises(ValueError, match="init_from"):
         train(str(data), str(tmp_path / "none"), soup=0.5, **{**kw, "init_from": None})
+    with pytest.raises(ValueError, match="0..1"):
+        train(str(data), str(tmp_path / "big"), soup=1.5, **kw)
 
 
 def test_litert_and_keras_agree(trained):

@@ -158,6 +158,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
 
     from training import net
 
+    if soup is not None and not 0.0 <= soup <= 1.0:
+        raise ValueError(f"soup is the starting model's weight in the average, 0..1; got {soup}")
     keras.utils.set_random_seed(seed)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
