@@ -106,6 +106,18 @@ def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_wid
     return _SAME_OUTLINE.get(det.shape, det.shape) == _SAME_OUTLINE.get(sign.shape, sign.shape)
 
 
+def _hsv32(img: np.ndarray, box: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The box's pixels resized to 32x32: saturation, value (float) and the red mask, or None for an
+    empty box. The shared first step of the design checks."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    roi = img[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
+    if roi.size == 0:
+        return None
+    hsv = cv2.cvtColor(cv2.resize(roi, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    h, s, v = (hsv[:, :, k].astype(np.float32) for k in range(3))
+    return s, v, ((h <= 10) | (h >= 160)) & (s >= 60)
+
+
 def _no_entry(img: np.ndarray, box: Sequence[float]) -> bool:
     """No entry (17) is a red disc crossed by a white bar: red above and below, pale in the middle.
 
@@ -115,13 +127,10 @@ def _no_entry(img: np.ndarray, box: Sequence[float]) -> bool:
     on the 18 GTSDB no-entry signs the red shares were >= 0.81 and >= 0.89 and the bar's
     saturation <= 87.
     """
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    roi = img[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
-    if roi.size == 0:
+    parts = _hsv32(img, box)
+    if parts is None:
         return False
-    hsv = cv2.cvtColor(cv2.resize(roi, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
-    h, s, v = (hsv[:, :, k].astype(np.float32) for k in range(3))
-    red = ((h <= 10) | (h >= 160)) & (s >= 60)
+    s, v, red = parts
     rows = red[:, 8:24].mean(axis=1)
     top, bottom = _band(rows[:16], 7).max(), _band(rows[16:], 7).max()
     middle = _band(rows[8:24], 6)
@@ -144,13 +153,10 @@ def _stop(img: np.ndarray, box: Sequence[float]) -> bool:
     (0.08-0.28 pale without the enclosure). What is not at least a fifth red is no stop sign either
     (red shares >= 0.50 on GTSDB's, >= 0.30 on GTSRB's).
     """
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    roi = img[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
-    if roi.size == 0:
+    parts = _hsv32(img, box)
+    if parts is None:
         return False
-    hsv = cv2.cvtColor(cv2.resize(roi, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
-    h, s, v = (hsv[:, :, k].astype(np.float32) for k in range(3))
-    red = ((h <= 10) | (h >= 160)) & (s >= 60)
+    s, v, red = parts
     if red.mean() < 0.2:
         return False
     ring_s, ring_v = s[red].mean(), v[red].mean()
