@@ -38,6 +38,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
 THRESHOLDS = np.unique(np.round(np.concatenate([np.arange(0.30, 0.95, 0.05),
                                                 1 - np.logspace(np.log10(0.05), -4, 22)]), 6))
 FOLDS = 5
+# gate_min values the cross-validation chooses from (the scenes are classified once, at the lowest):
+# a speed setting too, so a tie goes to the higher value, which classifies fewer crops
+GATE_GRID = (0.05, 0.1, 0.2, 0.3)
 
 
 def read_gt(path: Path | str) -> dict[str, ImageBoxes]:
@@ -160,36 +163,54 @@ def choose_thresholds(ranked: _Ranked) -> tuple[float, dict[str, float], float]:
 
 
 def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, ImageBoxes],
-                   base: RecognizerConfig, k: int = FOLDS) -> tuple[dict[str, list[Detection]], list[dict]]:
+                   base: RecognizerConfig, k: int = FOLDS, gates: Mapping[str, np.ndarray] | None = None,
+                   ) -> tuple[dict[str, list[Detection]], list[dict]]:
     """Choose box scale, consistency mode and thresholds on k-1 folds, apply them to the held-out fold,
     for every fold. ``classified`` holds the box head's boxes unscaled.
+
+    ``gates``, where given, holds the gate's P(sign) of each classified detection (aligned with
+    ``classified``), which were classified at the lowest ``GATE_GRID`` value or lower: each fold
+    then chooses ``gate_min`` too. Keeping the detections gated at ``g`` or more is exactly what
+    classifying at ``gate_min = g`` gives: each crop is judged on its own, and ``pre_nms`` keeps
+    a crop by the better-gated crops alone.
 
     Returns the held-out accepted detections of all scenes and what each fold chose and scored.
     """
     folds = fold_of(list(classified), k)
+    grid = [base.gate_min] if gates is None else list(GATE_GRID)
+    at = {g: classified if gates is None else gated(classified, gates, g) for g in grid}
     accepted: dict[str, list[Detection]] = {}
     per_fold = []
     for f in range(k):
         train = {n for n, g in folds.items() if g != f}
         test = [n for n, g in folds.items() if g == f]
         gtr = {n: g for n, g in gts.items() if n in train}
-        scale = estimate_box_scale({n: d for n, d in classified.items() if n in train}, gtr)
-        scaled = with_box_scale(classified, scale)
-        pools = {m: rejection_pool(scaled, m, base) for m in CONSISTENCY}
         options = []
-        for m in CONSISTENCY:
-            common, per, f1 = choose_thresholds(_Ranked.build({n: d for n, d in pools[m].items() if n in train}, gtr))
-            options.append((f1, m, common, per))
-        # a tie goes to the stricter check, as in ``recommend``: it guards precision on other footage
-        f1, mode, common, per = max(options, key=lambda o: (round(o[0], 9), CONSISTENCY.index(o[1])))
-        cfg = replace(base, consistency=mode, min_score=common, route_min_score=per)
-        held = {n: [d for d in pools[mode][n] if d.score >= cfg.threshold(d.colour)] for n in test}
+        for g in grid:
+            scale = estimate_box_scale({n: d for n, d in at[g].items() if n in train}, gtr)
+            pools = {m: rejection_pool(with_box_scale(at[g], scale), m, base) for m in CONSISTENCY}
+            for m in CONSISTENCY:
+                common, per, f1 = choose_thresholds(_Ranked.build({n: d for n, d in pools[m].items() if n in train},
+                                                                  gtr))
+                options.append((f1, m, common, per, g, scale, pools[m]))
+        # a tie goes to the stricter check, as in ``recommend`` (it guards precision on other footage),
+        # then to the higher gate_min (fewer crops to classify)
+        f1, mode, common, per, gate_min, scale, chosen = max(
+            options, key=lambda o: (round(o[0], 9), CONSISTENCY.index(o[1]), o[4]))
+        cfg = replace(base, consistency=mode, min_score=common, route_min_score=per, gate_min=gate_min)
+        held = {n: [d for d in chosen[n] if d.score >= cfg.threshold(d.colour)] for n in test}
         accepted.update(held)
         r = evaluate({n: to_boxes(d) for n, d in held.items()}, {n: gts[n] for n in test if n in gts})
         per_fold.append({"fold": f, "scenes": len(test), "box_scale": list(scale), "consistency": mode,
-                         "min_score": common,
+                         "gate_min": gate_min, "min_score": common,
                          "route_min_score": per, "train_f1_end_to_end": round(f1, 4), "held_out": _brief(r)})
     return accepted, per_fold
+
+
+def gated(classified: Mapping[str, list[Detection]], gates: Mapping[str, np.ndarray], gate_min: float
+          ) -> dict[str, list[Detection]]:
+    """The classified detections whose gate P(sign) is ``gate_min`` or more (``gates`` aligned with them)."""
+    return {n: [d for d, g in zip(ds, gates[n], strict=True) if g >= gate_min] for n, ds in classified.items()}
 
 
 def recommend(per_fold: Sequence[dict]) -> dict:
@@ -199,11 +220,13 @@ def recommend(per_fold: Sequence[dict]) -> dict:
     """
     modes = [f["consistency"] for f in per_fold]
     routes = sorted({r for f in per_fold for r in f["route_min_score"]})
-    return {"box_scale": [float(v) for v in np.median([f.get("box_scale", (1.0, 1.0)) for f in per_fold], axis=0)],
-            "consistency": max(sorted(set(modes)), key=lambda m: (modes.count(m), CONSISTENCY.index(m))),
-            "min_score": float(np.median([f["min_score"] for f in per_fold])),
-            "route_min_score": {r: float(np.median([f["route_min_score"].get(r, f["min_score"]) for f in per_fold]))
-                                for r in routes}}
+    out = {"box_scale": [float(v) for v in np.median([f.get("box_scale", (1.0, 1.0)) for f in per_fold], axis=0)],
+           "consistency": max(sorted(set(modes)), key=lambda m: (modes.count(m), CONSISTENCY.index(m))),
+           "min_score": float(np.median([f["min_score"] for f in per_fold])),
+           "route_min_score": {r: float(np.median([f["route_min_score"].get(r, f["min_score"]) for f in per_fold]))
+                               for r in routes}}
+    out["gate_min"] = float(sorted(f["gate_min"] for f in per_fold)[(len(per_fold) - 1) // 2])  # a grid value
+    return out
 
 
 def _brief(r: dict) -> dict:
@@ -467,8 +490,10 @@ def main(args) -> int:
     gate_path = resolve_gate(getattr(args, "gate", None))
     if model is not None or Path(DEFAULT_MODEL).is_file():
         gate = Classifier(gate_path) if gate_path is not None else None
-        # boxes unscaled here: cross-validation chooses the scale per fold; "configured" applies the shipped one
-        recognizer = Recognizer(detector, Classifier(model), gate=gate, box_scale=(1.0, 1.0))
+        # boxes unscaled here: cross-validation chooses the scale per fold; "configured" applies the shipped
+        # one. Classified at the lowest gate_min the folds may choose; "configured" keeps the shipped one's
+        recognizer = Recognizer(detector, Classifier(model), gate=gate, box_scale=(1.0, 1.0),
+                                gate_min=min(GATE_GRID[0], RecognizerConfig().gate_min))
         gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
         verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])
         if getattr(recognizer.classifier, "verifier", None) is not None and verifiers is None:
@@ -501,13 +526,17 @@ def main(args) -> int:
         (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
         return 0
 
-    cfg = replace(recognizer.config, box_scale=RecognizerConfig().box_scale)
+    cfg = replace(recognizer.config, box_scale=RecognizerConfig().box_scale, gate_min=RecognizerConfig().gate_min)
     if getattr(args, "min_score", None) is not None:  # what `realtime run --min-score` accepts
         cfg = replace(cfg, min_score=args.min_score, route_min_score={})
     report["model"] = str(recognizer.classifier.path)
     report["recognizer_config"] = asdict(cfg)
+    # each classified detection's gate P(sign): the folds choose gate_min by it
+    gate_of = {n: gate_scores[n][to_classify(cands[n], gate_scores[n], recognizer.config)] for n in classified}
+    report["crops_per_scene"] = {str(g): round(sum(int((a >= g).sum()) for a in gate_of.values()) / len(scenes), 2)
+                                 for g in GATE_GRID}
     # the configured recognizer, as `realtime run` would report (its defaults came from an earlier CV)
-    reported = with_box_scale(classified, cfg.box_scale)  # the boxes `realtime run` reports
+    reported = with_box_scale(gated(classified, gate_of, cfg.gate_min), cfg.box_scale)  # what `realtime run` reports
     shipped = Recognizer(None, None, cfg)
     accepted = {n: shipped.filter(d) for n, d in reported.items()}
     configured = evaluate({n: to_boxes(d) for n, d in accepted.items()}, gts)
@@ -518,6 +547,8 @@ def main(args) -> int:
                 fh.write(json.dumps(detection_record(n, 0, d, NAMES[d.class_id])) + "\n")
     print(_table(f"configured recognizer (min_score {cfg.min_score}, per route {cfg.route_min_score}, "
                  f"consistency {cfg.consistency}, box scale {tuple(cfg.box_scale)})", configured))
+    print("crops classified a scene (first pass) by gate_min: " + ", ".join(
+        f"{g} {c}" for g, c in report["crops_per_scene"].items()))
     misses = miss_reasons(accepted, cands, gate_scores, reported, gts, cfg)
     report["configured_misses"] = misses
     print(f"  where its {sum(m['signs'] for m in misses.values())} misses go (signs, of them under 32 px):")
@@ -526,7 +557,7 @@ def main(args) -> int:
             print(f"    {reason:<44} {m['signs']:>4} {m['under_32px']:>4}")
 
     if len(scenes) >= 2 * FOLDS:
-        held, per_fold = cross_validate(classified, gts, cfg)
+        held, per_fold = cross_validate(classified, gts, cfg, gates=gate_of)
         cv = evaluate({n: to_boxes(d) for n, d in held.items()}, gts)
         rec = recommend(per_fold)
         report["cross_validated"] = {"folds": FOLDS, "objective": "end-to-end F1 on the other folds",
@@ -534,7 +565,7 @@ def main(args) -> int:
         print(_table(f"{FOLDS}-fold cross-validated (held-out folds pooled)", cv))
         for f in per_fold:
             print(f"  fold {f['fold']}: box scale {tuple(f['box_scale'])}, {f['consistency']}, "
-                  f"min_score {f['min_score']:.4f}, per route "
+                  f"gate_min {f['gate_min']}, min_score {f['min_score']:.4f}, per route "
                   f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
                   f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
         print(f"  recommended: {rec}")
