@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.card import ModelCard, ModelError
+from realtime.card import ModelCard, ModelError, sha256
 from realtime.classifier import Classifier
 from tests.fixtures import make_kaggle, make_official
 
@@ -30,7 +30,8 @@ def trained(tmp_path_factory):
     # another start, the default split: runs from other seeds compare on the same validation tracks;
     # with the moving average of the weights, as `make train` ships it
     summ = train(str(data), str(out), epochs=3, batch_size=16, width=4, val_fraction=0.34, patience=5,
-                 name="tiny", verbose=0, seed=3, split_seed=0, ema=0.9)
+                 name="tiny", verbose=0, seed=3, split_seed=0, ema=0.9,
+                 quantize="none")  # a float export: the backends are compared to 1e-4 below
     return data, out, summ
 
 
@@ -105,6 +106,30 @@ def test_litert_and_keras_agree(trained):
     ids, scores, probs = lite.classify([np.zeros((50, 40, 3), np.uint8), np.zeros((9, 9), np.uint8)])
     assert ids.shape == (2,) and np.all((scores >= 0) & (scores <= 1)) and probs.shape == (2, 43)
     assert lite.classify([])[0].shape == (0,)
+
+
+def test_export_quantizes_and_records_it_in_the_card(trained, tmp_path):
+    """`training export` rewrites the LiteRT file from the .keras model (int8 weights here) and the
+    card's hash and record of it; the export still loads and reads like the Keras model; without
+    the .keras model there is nothing to export from: one error, exit code 2."""
+    from training.__main__ import main
+
+    data, out, _ = trained
+    for name in ("tiny.keras", "tiny.tflite", "tiny.json"):
+        shutil.copy(out / name, tmp_path / name)
+    float_size = (tmp_path / "tiny.tflite").stat().st_size
+    assert main(["export", str(tmp_path / "tiny.json"), "--quantize", "dynamic", "--data", str(data)]) == 0
+    card = ModelCard.load(tmp_path / "tiny.json")
+    assert card.sha256["tflite"] == sha256(tmp_path / "tiny.tflite") == card.extra["litert"]["sha256"]
+    assert card.extra["litert"]["quantization"] == "dynamic"
+    assert card.extra["litert"]["validation"]["n"] == card.validation["n"]
+    assert (tmp_path / "tiny.tflite").stat().st_size < float_size  # the large kernels went to int8
+    lite = Classifier(tmp_path / "tiny.tflite", backend="litert")
+    ref = Classifier(tmp_path / "tiny.keras", backend="tf-function")
+    x = np.random.default_rng(0).random((16, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(lite.predict_proba(x), ref.predict_proba(x), atol=0.1)
+    (tmp_path / "tiny.keras").unlink()
+    assert main(["export", str(tmp_path / "tiny.json")]) == 2  # nothing to export from: one error line
 
 
 def test_planned_batches_give_the_same_outputs_as_single_crops(trained):

@@ -24,13 +24,34 @@ def test_shipped_model_files_match_their_card():
     assert card.training["params"] < 1_000_000
 
 
+# how far the LiteRT export may stray from the Keras model, per output: a float export computes the
+# same thing (rounding apart); int8 weights move probabilities by up to ~0.04 and boxes by ~0.006 of
+# the crop on the validation crops (measured 2026-12-02)
+TOLERANCE = {"none": {"box": 1e-4, "features": 1e-4, "probs": 1e-4},
+             "dynamic": {"box": 0.02, "features": 0.15, "probs": 0.08}}
+
+
+def _quantization() -> str:
+    return ModelCard.load(CARD).extra.get("litert", {}).get("quantization", "none")
+
+
 def test_shipped_litert_agrees_with_keras():
     lite, ref = Classifier(DEFAULT_MODEL, "litert"), Classifier(DEFAULT_MODEL, "tf-function")
     x = np.random.default_rng(0).random((33, *lite.pre.input_shape), dtype=np.float32)
     a, b = lite.predict(x), ref.predict(x)
     assert a.keys() == b.keys() == {"box", "features", "probs"}
+    tol = TOLERANCE[_quantization()]
     for name in a:
-        np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(a[name], b[name], atol=tol[name], err_msg=name)
+
+
+def test_shipped_card_records_its_litert_export():
+    """The card says how the LiteRT file was exported, for the file it ships, and what it scores."""
+    card = ModelCard.load(CARD)
+    lite = card.extra["litert"]
+    assert lite["quantization"] in TOLERANCE and lite["sha256"] == card.sha256["tflite"]
+    assert lite["validation"]["n"] == card.validation["n"]
+    assert abs(lite["validation"]["accuracy"] - card.validation["accuracy"]) < 0.002
 
 
 @pytest.mark.parametrize("backend", ["litert", "tf-function"])
@@ -73,5 +94,10 @@ def test_shipped_model_accuracy_on_validation_tracks(gtsrb_dir):
     x = to_input(augment.batch(val.images, val.rois, clf.pre, None))
     pred = np.concatenate([clf.predict_proba(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
     acc = float(np.mean(clf.class_ids[pred] == val.labels))
-    # The shipped model measures 99.54% here (docs/BENCHMARKS.md); the issue's floor for this test is 99%.
+    # The shipped LiteRT export (int8 weights) measures 99.57% here, the Keras model 99.54%
+    # (docs/BENCHMARKS.md); the issue's floor for this test is 99%.
     assert acc >= 0.99, f"validation accuracy {acc:.4%} below the 99% floor"
+    # and the export reads these crops as the Keras model does (2 of 5,850 differ as shipped)
+    ref = Classifier(DEFAULT_MODEL, "tf-function")
+    pred_ref = np.concatenate([ref.predict_proba(x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)])
+    assert np.mean(pred == pred_ref) >= 0.998

@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", action="append", default=None, metavar="NAME=VALUE",
                    help="override an augmentation setting (training/augment.py AugmentConfig), repeatable")
 
+    t.add_argument("--quantize", choices=("none", "dynamic"), default="dynamic",
+                   help="LiteRT export: int8 weights (dynamic; ~3.6x faster on CPU, same accuracy) or float")
+    x = sub.add_parser("export", help="re-export a trained model's LiteRT file (and update its card)")
+    x.add_argument("model", help="the model card, .keras or .tflite")
+    x.add_argument("--quantize", choices=("none", "dynamic"), default="dynamic")
+    x.add_argument("--data", default=None, help="GTSRB folder: also measure the export on the validation tracks")
+
     v = sub.add_parser("evaluate", help="KPIs of a model on a labelled set")
     v.add_argument("--data", required=True)
     v.add_argument("--model", required=True, help=".keras/.tflite model (its .json card beside it)")
@@ -154,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
                   stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
                   clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight,
                   augment_overrides=parse_overrides(args.augment), split_seed=args.split_seed,
-                  ema=args.ema, soup=args.soup)
+                  ema=args.ema, soup=args.soup, quantize=args.quantize)
+        elif args.cmd == "export":
+            from training.export import main as export_main
+
+            return export_main(args)
         elif args.cmd == "evaluate":
             from training.evaluate import evaluate
 

@@ -1,0 +1,55 @@
+"""Re-export a trained recognizer's LiteRT file from its ``.keras`` model and update its card.
+
+``make train`` exports as it trains; this is for a model already trained: a new quantization
+without the 45 minutes of training. With ``--data`` the card also gets the new file's accuracy on
+the model's own track-wise validation split, the figure ``evaluate --split val`` prints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from realtime.card import ModelCard, ModelError, card_path_for, sha256
+from training.train import QUANTIZE, export_tflite
+
+
+def export(model: str, quantize: str = "dynamic", data: str | None = None) -> dict:
+    """Rewrite the LiteRT file named by ``model``'s card; returns the card's "litert" record."""
+    import keras
+
+    card_path = card_path_for(model)
+    card = ModelCard.load(card_path)
+    if quantize not in QUANTIZE:
+        raise ModelError(f"unknown quantization {quantize!r}; expected one of {QUANTIZE}")
+    keras_path = card_path.parent / card.files.get("keras", "")
+    if not card.files.get("keras") or not keras_path.is_file():
+        raise ModelError(f"{card_path}: no Keras model to export from ({keras_path})")
+    tfl_path = card_path.parent / card.files.get("tflite", card_path.with_suffix(".tflite").name)
+    try:
+        net = keras.saving.load_model(keras_path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad file
+        raise ModelError(f"cannot load Keras model {keras_path}: {str(exc).splitlines()[0]}") from None
+    export_tflite(net, tfl_path, quantize)
+    card.files["tflite"] = tfl_path.name
+    card.sha256["tflite"] = sha256(tfl_path)
+    record: dict = {"quantization": quantize, "sha256": card.sha256["tflite"]}
+    card.extra["litert"] = record
+    card.save(card_path)  # the classifier below reads the card
+    if data is not None:
+        from training.evaluate import evaluate
+
+        with tempfile.TemporaryDirectory() as tmp:
+            summ = evaluate(data, str(tfl_path), tmp, split="val")
+        record["validation"] = {k: summ[k] for k in ("n", "accuracy", "macro_f1")}
+        card.save(card_path)
+    print(f"wrote {tfl_path} ({quantize} quantization, {tfl_path.stat().st_size / 1e6:.2f} MB) and {card_path}")
+    return record
+
+
+def main(args) -> int:
+    export(args.model, args.quantize, args.data)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit("use: python -m training export MODEL")
