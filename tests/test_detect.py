@@ -400,6 +400,15 @@ def test_no_entry_design_check():
     # red above and below the bar (the fixed windows of the first version missed this one)
     assert check(img, (160, 168, 241, 256)) and check(img, (155, 170, 245, 262))
     assert not check(img, (460, 170, 541, 256))
+    # a blurred bar under a warm cast turns pink (saturation ~100, over the white limit) but stays far
+    # less saturated than the red: rendered drive-by seed 18 lost two no-entry signs to this
+    cv2.circle(img, (800, 200), 40, RED, -1, cv2.LINE_AA)
+    cv2.rectangle(img, (770, 193), (830, 207), (150, 140, 235), -1)
+    assert check(img, (760, 160, 841, 241))
+    # a stop sign's letters are pale in the middle too, but with red between them
+    img2 = _background()
+    draw_octagon(img2, 200, 200, 40)
+    assert not check(img2, (155, 155, 246, 246))
 
 
 def test_stop_design_check():
