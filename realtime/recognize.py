@@ -39,9 +39,9 @@ class RecognizerConfig:
     whenever the shipped model changes.
     """
 
-    min_score: float = 0.7  # P(sign) x class confidence needed to report a sign
+    min_score: float = 0.65  # P(sign) x class confidence needed to report a sign
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
-    route_min_score: dict[str, float] = field(default_factory=lambda: {"red": 0.7, "blue": 0.45, "achromatic": 0.65})
+    route_min_score: dict[str, float] = field(default_factory=lambda: {"red": 0.7, "achromatic": 0.65})
     consistency: str = "shape"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
