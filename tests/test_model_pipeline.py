@@ -253,7 +253,8 @@ def test_gate_trains_saves_and_loads_as_a_two_class_model(tmp_path):
     assert gate.card.extra.get("role") == "gate" and list(gate.class_ids) == [-1, 1]
     probs = gate.predict_proba(x[:5].astype(np.float32) / 255)
     assert probs.shape == (5, 2)
-    np.testing.assert_allclose(probs[:, 1], scores(model, x[:5]), atol=1e-4)
+    assert gate.card.extra["litert"] == {"quantization": "dynamic", "sha256": gate.card.sha256["tflite"]}
+    np.testing.assert_allclose(probs[:, 1], scores(model, x[:5]), atol=0.02)  # int8 weights: ~0.004 apart
 
 
 def test_features_output_is_added_for_users_and_removed_for_training():
