@@ -45,8 +45,8 @@ class RecognizerConfig:
     consistency: str = "shape"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
-    # candidates the gate scores below this are not classified at all: a speed setting (docs/DETECTOR.md
-    # has the trade-off; at 0.2 ~8 of ~210 candidates a GTSDB scene are classified)
+    # candidates the gate scores below this are not classified at all: recall against classifier time,
+    # chosen by the folds with the thresholds (~14 of ~210 candidates a GTSDB scene at 0.1, 11 at 0.2)
     gate_min: float = 0.1
     # classified crops scoring at least this get a second look: re-cropped at the box head's box and
     # classified again, the two passes' P(sign) x probabilities averaged (None: one pass only)
