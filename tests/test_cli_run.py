@@ -180,10 +180,11 @@ def test_shipped_system_finds_the_signs_of_a_rendered_driveby(tmp_path: Path) ->
     """End to end on a drive-by rendered with exact ground truth: sign tracks found with the right
     class, and no confirmed track a false alarm.
 
-    The issue's target is 95% of the tracks; the shipped system finds 12 of these 20. Six of the eight
-    it misses get no candidate in most frames: two end-of-restriction signs, and danger signs in front
-    of red roofs. Other clips do better (18, 19 and 18 of 20 for seeds 12-14; docs/BENCHMARKS.md). The floor
-    below guards this figure; no false track is the issue's own bar.
+    The issue's target is 95% of the tracks; the shipped system finds 18 of these 20 (2026-12-02, int8
+    exports). The two it misses are end-of-restriction signs: white discs against a pale sky give the
+    achromatic route no contrast. Over eight such clips (seeds 11-18) it finds 153 of 160 (95.6%;
+    docs/BENCHMARKS.md). The floor below guards this clip's figure; no false track is the issue's own
+    bar.
     """
     from training.render.video import write_driveby
 
@@ -223,7 +224,7 @@ def shipped_run_scored(video: Path, gt: Path) -> dict:
 
 
 DRIVEBY_SEED = 11  # a fresh clip, not the demo's
-DRIVEBY_RECALL_FLOOR = 0.55  # measured 0.60 (12 of 20); the target is 0.95
+DRIVEBY_RECALL_FLOOR = 0.85  # measured 0.90 (18 of 20; 0.75 before the int8 exports); the target is 0.95
 
 
 def test_min_score_sets_one_threshold_for_every_route_and_rejects_nonsense() -> None:
