@@ -76,6 +76,40 @@ def test_cross_validation_picks_thresholds_without_the_held_out_fold():
     assert all(f["consistency"] == "shape" for f in per_fold)
 
 
+def test_cross_validation_chooses_gate_min_by_f1_and_breaks_ties_upward():
+    """Classified once at the lowest gate_min, the folds keep what each grid value would have passed:
+    a true sign the gate scores 0.07 is found only at 0.05, so every fold takes 0.05; when the
+    low-gated detections are false alarms the threshold removes anyway, all values tie and the
+    highest (fewest crops) wins."""
+    from realtime.recognize import RecognizerConfig
+    from training.detection_eval import GATE_GRID, recommend
+
+    def scenes(second_is_sign: bool):
+        classified, gts, gates = {}, {}, {}
+        for i in range(20):
+            n = f"{i:05d}.jpg"
+            boxes = [[10, 10, 50, 50]] + ([[200, 10, 240, 50]] if second_is_sign else [])
+            gts[n] = ImageBoxes(np.array(boxes), [38] * len(boxes))
+            classified[n] = [Detection(box=(10, 10, 50, 50), class_id=38, score=0.9, colour="blue"),
+                             Detection(box=(200, 10, 240, 50), class_id=38, score=0.9 if second_is_sign else 0.2,
+                                       colour="blue")]
+            gates[n] = np.array([0.5, 0.07], np.float32)
+        return classified, gts, gates
+
+    classified, gts, gates = scenes(second_is_sign=True)
+    held, per_fold = cross_validate(classified, gts, RecognizerConfig(), gates=gates)
+    assert all(f["gate_min"] == GATE_GRID[0] for f in per_fold)
+    assert sum(f["held_out"]["end_to_end"]["tp"] for f in per_fold) == 40
+    assert recommend(per_fold)["gate_min"] == GATE_GRID[0]
+    classified, gts, gates = scenes(second_is_sign=False)
+    held, per_fold = cross_validate(classified, gts, RecognizerConfig(), gates=gates)
+    assert all(f["gate_min"] == max(GATE_GRID) for f in per_fold)
+    assert all(len(held[n]) == 1 for n in held)
+    # without gate scores the configured gate_min is kept, not chosen
+    _, per_fold = cross_validate(classified, gts, RecognizerConfig(gate_min=0.2))
+    assert all(f["gate_min"] == 0.2 for f in per_fold)
+
+
 def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
     """One sign lost at each stage, by hand: no candidate, gate, framing, class, route, threshold;
     the seventh is found and not counted."""

@@ -557,7 +557,8 @@ def main(args) -> int:
             print(f"    {reason:<44} {m['signs']:>4} {m['under_32px']:>4}")
 
     if len(scenes) >= 2 * FOLDS:
-        held, per_fold = cross_validate(classified, gts, cfg, gates=gate_of)
+        # without a gate every candidate is classified: there is no gate_min to choose
+        held, per_fold = cross_validate(classified, gts, cfg, gates=gate_of if recognizer.gate is not None else None)
         cv = evaluate({n: to_boxes(d) for n, d in held.items()}, gts)
         rec = recommend(per_fold)
         report["cross_validated"] = {"folds": FOLDS, "objective": "end-to-end F1 on the other folds",
