@@ -48,6 +48,12 @@ def test_training_writes_model_export_and_card(trained):
     assert 0.0 <= card.validation["accuracy"] <= 1.0
     assert len(card.training["history"]["loss"]) == 3
     assert summ["n"] == card.training["val_images"]
+    # the card also says how the LiteRT file was exported and what that file scores (a float export
+    # here: it reads the validation crops exactly as the Keras model does)
+    lite = card.extra["litert"]
+    assert lite["quantization"] == "none" and lite["sha256"] == card.sha256["tflite"]
+    assert lite["validation"]["n"] == summ["n"]
+    assert abs(lite["validation"]["accuracy"] - card.validation["accuracy"]) < 1e-6
 
 
 def test_training_ships_the_best_validated_average_of_the_weights(trained):
