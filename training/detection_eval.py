@@ -533,8 +533,8 @@ def main(args) -> int:
     report["recognizer_config"] = asdict(cfg)
     # each classified detection's gate P(sign): the folds choose gate_min by it
     gate_of = {n: gate_scores[n][to_classify(cands[n], gate_scores[n], recognizer.config)] for n in classified}
-    report["crops_per_scene"] = {str(g): round(sum(int((a >= g).sum()) for a in gate_of.values()) / len(scenes), 2)
-                                 for g in GATE_GRID}
+    report["crops_per_scene"] = {str(g): round(sum(int((a >= g).sum()) for a in gate_of.values())
+                                               / max(1, len(scenes)), 2) for g in GATE_GRID}
     # the configured recognizer, as `realtime run` would report (its defaults came from an earlier CV)
     reported = with_box_scale(gated(classified, gate_of, cfg.gate_min), cfg.box_scale)  # what `realtime run` reports
     shipped = Recognizer(None, None, cfg)

@@ -1,8 +1,10 @@
-"""Re-export a trained recognizer's LiteRT file from its ``.keras`` model and update its card.
+"""Re-export a trained model's LiteRT file (the recognizer or a gate) from its ``.keras`` model and
+update its card.
 
 ``make train`` exports as it trains; this is for a model already trained: a new quantization
-without the 45 minutes of training. With ``--data`` the card also gets the new file's accuracy on
-the model's own track-wise validation split, the figure ``evaluate --split val`` prints.
+without the 45 minutes of training. With ``--data`` (the recognizer only) the card also gets the new
+file's accuracy on the model's own track-wise validation split, the figure ``evaluate --split val``
+prints.
 """
 
 from __future__ import annotations
