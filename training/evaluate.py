@@ -22,11 +22,9 @@ def _backend_for(model: str) -> str:
     return "tf-function" if Path(model).suffix == ".keras" else "litert"
 
 
-def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 40) -> dict:
-    clf = Classifier(model, backend=_backend_for(model))
-    card = clf.card
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def load_split(data: str, card, split: str = "all") -> datasets.Dataset:
+    """The images ``split`` names: "test" (the official test set), "all" (the training set) or
+    "val" (the tracks the card's model was validated on, never trained on)."""
     ds = datasets.load(data, split="test" if split == "test" else "train")
     if split == "val":
         sp = card.training.get("split", {})
@@ -34,6 +32,15 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
             raise ValueError("the model card records no track-wise split; use --split all")
         _, va = datasets.split_by_track(ds.labels, ds.tracks, sp["val_fraction"], sp["seed"])
         ds = ds.subset(va)
+    return ds
+
+
+def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 40) -> dict:
+    clf = Classifier(model, backend=_backend_for(model))
+    card = clf.card
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ds = load_split(data, card, split)
     t0 = time.perf_counter()
     x = to_input(augment.batch(ds.images, ds.rois, clf.pre, None))
     probs = np.concatenate([clf.predict_proba(x[i:i + 1024]) for i in range(0, len(x), 1024)])

@@ -9,10 +9,8 @@ prints.
 
 from __future__ import annotations
 
-import tempfile
-
 from realtime.card import ModelCard, ModelError, card_path_for, sha256
-from training.train import QUANTIZE, export_tflite
+from training.train import QUANTIZE, export_tflite, litert_record, litert_validation
 
 
 def export(model: str, quantize: str = "dynamic", data: str | None = None) -> dict:
@@ -34,18 +32,19 @@ def export(model: str, quantize: str = "dynamic", data: str | None = None) -> di
     export_tflite(net, tfl_path, quantize)
     card.files["tflite"] = tfl_path.name
     card.sha256["tflite"] = sha256(tfl_path)
-    record: dict = {"quantization": quantize, "sha256": card.sha256["tflite"]}
-    card.extra["litert"] = record
-    card.save(card_path)  # the classifier below reads the card
-    if data is not None:
-        from training.evaluate import evaluate
+    card.extra["litert"] = litert_record(tfl_path, quantize)
+    card.save(card_path)  # the classifier of litert_validation reads the card
+    if data is not None:  # the same figures `train` records, on the card's own validation tracks
+        from realtime.preprocess import to_input
+        from training import augment
+        from training.evaluate import load_split
 
-        with tempfile.TemporaryDirectory() as tmp:
-            summ = evaluate(data, str(tfl_path), tmp, split="val")
-        record["validation"] = {k: summ[k] for k in ("n", "accuracy", "macro_f1")}
+        val = load_split(data, card, "val")
+        x_val = to_input(augment.batch(val.images, val.rois, card.preprocessing, None))
+        card.extra["litert"] = litert_validation(tfl_path, x_val, val.labels, quantize)
         card.save(card_path)
     print(f"wrote {tfl_path} ({quantize} quantization, {tfl_path.stat().st_size / 1e6:.2f} MB) and {card_path}")
-    return record
+    return card.extra["litert"]
 
 
 def main(args) -> int:

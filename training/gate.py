@@ -143,7 +143,7 @@ def save(model, out_dir: Path, name: str, meta: dict) -> Path:
     import keras
     import tensorflow as tf
 
-    from training.train import export_tflite
+    from training.train import export_tflite, litert_record
 
     out_dir.mkdir(parents=True, exist_ok=True)
     kp, tp = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
@@ -155,7 +155,7 @@ def save(model, out_dir: Path, name: str, meta: dict) -> Path:
                      sha256={"keras": sha256(kp), "tflite": sha256(tp)},
                      training={**meta, "params": int(model.count_params()), "keras": keras.__version__,
                                "tensorflow": tf.__version__},
-                     extra={"role": "gate", "litert": {"quantization": "dynamic", "sha256": sha256(tp)}})
+                     extra={"role": "gate", "litert": litert_record(tp, "dynamic")})
     card.save(out_dir / f"{name}.json")
     return out_dir / f"{name}.json"
 

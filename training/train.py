@@ -96,16 +96,25 @@ def export_tflite(model, path: Path, quantize: str = "none") -> None:
     Path(path).write_bytes(flat)
 
 
+def litert_record(tflite: Path, quantize: str) -> dict:
+    """The card's ``litert`` entry: how its LiteRT file was exported, and which file that was."""
+    return {"quantization": quantize, "sha256": sha256(tflite)}
+
+
 def litert_validation(tflite: Path, x_val: np.ndarray, labels: np.ndarray, quantize: str) -> dict:
-    """What the pipeline's runtime scores on the validation crops: the card records it beside the
-    Keras model's figures, since a quantized export is not the model that was validated."""
+    """``litert_record`` plus what the pipeline's runtime scores on the validation crops: the card
+    records it beside the Keras model's figures, since a quantized export is not the model that was
+    validated. Reads the card beside ``tflite``, which must be one of the 43 GTSRB classes."""
+    from realtime.card import ModelError
     from realtime.classifier import Classifier
 
     clf = Classifier(tflite, backend="litert")
+    if list(clf.class_ids) != list(range(NUM_CLASSES)):
+        raise ModelError(f"{tflite}: validation accuracy is measured for recognizers of the {NUM_CLASSES} "
+                         "GTSRB classes")
     probs = np.concatenate([clf.predict_proba(x_val[i:i + 1024]) for i in range(0, len(x_val), 1024)])
     summ = metrics.summary(labels, probs, list(NAMES))
-    return {"quantization": quantize, "sha256": sha256(tflite),
-            "validation": {k: summ[k] for k in ("n", "accuracy", "macro_f1")}}
+    return {**litert_record(tflite, quantize), "validation": {k: summ[k] for k in ("n", "accuracy", "macro_f1")}}
 
 
 def _stop_after_callback(n: int):
