@@ -177,8 +177,8 @@ def _stack(levels: list[_Level], stats: list[np.ndarray] | None = None) -> tuple
     return rows, route, strict, seq, which
 
 
-# where the yellow route samples a core's border: its centre, then halfway out to the sign's corners
-_BORDER = np.array([[0, 0], [-0.75, 0], [0.75, 0], [0, -0.75], [0, 0.75]], np.float32)
+# the four directions in which the yellow route looks for a core's white border
+_SIDES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.float32)
 
 
 class Detector:
@@ -236,6 +236,10 @@ class Detector:
         """Squarish blobs as they are, and elongated ones as a square at each end (pooled px)."""
         c = self.config
         st, route, strict, seq, _ = _stack(levels)
+        # blob boxes keep the pooled grid's offset (``_pool_shift``: 2 frame px right and down at 1360
+        # wide). Corrected, candidate recall at IoU 0.6 rose 0.841 -> 0.884, but end to end fell
+        # (cross-validated 0.983 / 0.890 -> 0.985 / 0.877 with the shipped gates, 0.966 / 0.877 with
+        # gates retrained on the corrected boxes; 2026-12-02, docs/BENCHMARKS.md)
         x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
         long_side, short_side = np.maximum(w, h), np.minimum(w, h)
         fill = area / np.maximum(w * h, 1)
@@ -296,7 +300,7 @@ class Detector:
         x, y, w, h, cy_ = x[idx], y[idx], w[idx], h[idx], cy_[idx]
         # a pooled pixel i holds the max of work pixels p*i - p//2 ... p*i - p//2 + p - 1, so its
         # components sit (p//2)/p pooled px further right and down than pooled * p says
-        shift = -(c.pool // 2) / c.pool
+        shift = _pool_shift(c.pool)
         x, y, cy_ = x - c.hole_pad / 2 + shift, y - c.hole_pad / 2 + shift, cy_ + shift
         w, h = w + c.hole_pad, h + c.hole_pad
         g = c.hole_grow
@@ -321,19 +325,29 @@ class Detector:
         ok &= long_side <= c.max_aspect * short_side
         ok &= ((fill >= c.yellow_fill[0]) & (fill <= c.yellow_fill[1])) | (long_side < c.measurable_px)
         x, y, w, h, route, strict, seq = (a[ok] for a in (x, y, w, h, route, strict, seq))
-        cx, cy = x + w / 2, y + h / 2
-        # the core's centre, then the border halfway out to the sign's corners, on the work image (v, s)
         p, (Hs, Ws) = c.pool, v.shape
-        px = np.clip(((cx + _BORDER[:, :1] * w) * p).astype(np.int64), 0, Ws - 1)
-        py = np.clip(((cy + _BORDER[:, 1:] * h) * p).astype(np.int64), 0, Hs - 1)
-        sv, vv = s[py, px], v[py, px]
-        white = ((sv[1:] < c.white_max_saturation) & (vv[1:] >= c.white_min_brightness * vv[0])).sum(axis=0)
-        keep = white >= c.white_min_sides
-        # min-pooling eroded the core by pool - 1 work pixels: the sign is grown from its true size
-        # (the border samples above stay at the pooled size: at the true one they overshoot the
-        # border of signs under ~28 px)
+        # min-pooling eroded the core by pool - 1 work pixels, and shifted it: its true centre and
+        # size, in pooled px, from which the sign is grown and its border looked for
+        cx, cy = x + w / 2 + _pool_shift(p), y + h / 2 + _pool_shift(p)
         w, h = w + (p - 1) / p, h + (p - 1) / p
-        cx, cy, hw, hh = cx[keep], cy[keep], w[keep] * c.yellow_grow / 2, h[keep] * c.yellow_grow / 2
+        # the border lies between the core's edge and the sign's: on each of the four axes two samples
+        # on the work image, a third and two thirds of the way out; a side is white if either is. (One
+        # sample at a fixed 0.75 of the eroded core's width missed the border of synthetic 36 px signs
+        # and of GTSDB's priority signs whose core is a pixel off the pooled grid: 25 -> 26 of 31 framed.)
+        g = c.yellow_grow
+        out = (1 + (g - 1) * np.array([1 / 3, 2 / 3], np.float32)) / 2  # half-widths of the core
+        ox, oy = (_SIDES[:, None, k, None] * out[None, :, None] * wh for k, wh in ((0, w), (1, h)))  # (4, 2, N)
+
+        def pixel(u, n):  # pooled coordinate -> work pixel index
+            return np.clip(np.rint(u * p - 0.5).astype(np.int64), 0, n - 1)
+
+        px, py = pixel(cx + ox, Ws), pixel(cy + oy, Hs)
+        core_v = v[pixel(cy, Hs), pixel(cx, Ws)]
+        white = ((s[py, px] < c.white_max_saturation) & (v[py, px] >= c.white_min_brightness * core_v))
+        white = white.any(axis=1).sum(axis=0)
+        keep = white >= c.white_min_sides
+        cx, cy = cx[keep], cy[keep]
+        hw, hh = w[keep] * c.yellow_grow / 2, h[keep] * c.yellow_grow / 2
         return _found(np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1), route[keep], _KIND["core"],
                       0.6 + 0.2 * strict[keep], 1 + 3 * seq[keep])
 
@@ -382,6 +396,16 @@ class Detector:
         shapes = np.where(kind[order] == _KIND["core"], "diamond", "").tolist()
         return [Detection(box=tuple(b), colour=ROUTES[r], shape=sh, candidate_score=sc)
                 for b, r, sh, sc in zip(boxes[order].tolist(), route[order].tolist(), shapes, score[order].tolist())]
+
+
+def _pool_shift(pool: int) -> float:
+    """Where a pooled component really starts, in pooled px, relative to its pooled coordinate.
+
+    ``cv2.dilate``/``erode`` with a ``pool``-wide kernel anchor it at ``pool // 2``, so pooled pixel
+    i holds work pixels ``pool * i - pool // 2`` ... ``pool * i - pool // 2 + pool - 1``: every
+    component sits this far (-0.5 at pool 2, 2 frame px at 1360 wide) left and up of ``pool * i``.
+    """
+    return -(pool // 2) / pool
 
 
 def _balanced(bgr: np.ndarray, strength: float) -> np.ndarray:

@@ -133,6 +133,10 @@ def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
     got = miss_reasons(accepted, cands, gate, classified, gts, cfg)
     assert [got[r]["signs"] for r in MISS_REASONS] == [1, 1, 1, 1, 1, 1, 0]
     assert sum(m["under_32px"] for m in got.values()) == 0
+    # each miss is listed, so it can be looked at: the gated-out sign, and the one with no candidate
+    assert got["the gate scores it under gate_min"]["missed"] == [
+        {"scene": "a.jpg", "box": [100.0, 0.0, 140.0, 40.0], "class_id": 2, "best_candidate_iou": 1.0}]
+    assert got["no candidate within IoU 0.3"]["missed"][0]["best_candidate_iou"] == 0.0
 
 
 def test_miss_reasons_follow_the_candidates_actually_classified():

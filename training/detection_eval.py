@@ -354,8 +354,9 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
 
     ``classified`` holds, per scene, what ``Recognizer.classify_candidates`` returns: one detection
     for each candidate ``to_classify`` picks, in candidate order, with its box as reported.
+    Per reason: how many signs, how many of them under 32 px, and the list of them (``missed``).
     """
-    out = {r: {"signs": 0, "under_32px": 0} for r in MISS_REASONS}
+    out: dict[str, dict] = {r: {"signs": 0, "under_32px": 0, "missed": []} for r in MISS_REASONS}
     for n, gt in gts.items():
         scene_cands = cands.get(n, [])
         passed = to_classify(scene_cands, gate_scores.get(n, np.ones(len(scene_cands))), cfg)
@@ -373,6 +374,11 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
             reason = next((r for r, got in zip(MISS_REASONS, steps) if not got), MISS_REASONS[-1])
             out[reason]["signs"] += 1
             out[reason]["under_32px"] += int(b[2] - b[0] < 32)
+            # each sign, so a reader can go and look at it: scene, box, class, and how close the
+            # detector came (the best IoU of any candidate)
+            out[reason]["missed"].append({"scene": n, "box": [round(float(v), 1) for v in b], "class_id": int(c),
+                                          "best_candidate_iou": round(max((iou(b, d.box) for d in scene_cands),
+                                                                          default=0.0), 3)})
     return out
 
 
