@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--folds", type=int, default=5)
     g.add_argument("--epochs", type=int, default=10)
     g.add_argument("--gtsrb-copies", type=int, default=2, help="augmented copies of each GTSRB image")
-    g.add_argument("--seed", type=int, default=0, help="0 reproduces the shipped gates; others measure the spread")
+    g.add_argument("--seed", type=int, default=0, help="0 is the shipped gates' seed; others measure the spread")
 
     v2 = sub.add_parser("fit-verifier", help="the sign-or-clutter head on the recognizer's features, per fold and "
                         "for users, written into the recognizer's card")

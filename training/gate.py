@@ -178,7 +178,7 @@ def main(args) -> int:
     """Fold gates (for honest evaluation) and the shipped gate, with held-out figures in their cards."""
     t0 = time.time()
     out = Path(args.out)
-    seed = getattr(args, "seed", 0)  # 0 reproduces the shipped gates; others measure run-to-run spread
+    seed = getattr(args, "seed", 0)  # 0 is the shipped gates' seed; others measure run-to-run spread
     mined = mine(args.scenes, args.gt, folds=args.folds, seed=seed)
     print(f"mined {len(mined.iou)} crops from {len(mined.names)} scenes in {time.time() - t0:.0f}s "
           f"({int((mined.iou >= POSITIVE_IOU).sum())} positive, {int((mined.iou < NEGATIVE_IOU).sum())} negative)",
