@@ -335,7 +335,7 @@ class Detector:
         # sample at a fixed 0.75 of the eroded core's width missed the border of synthetic 36 px signs
         # and of GTSDB's priority signs whose core is a pixel off the pooled grid: 25 -> 26 of 31 framed.)
         g = c.yellow_grow
-        out = (1 + (g - 1) * np.array([1 / 3, 2 / 3], np.float32)) / 2  # half-widths of the core
+        out = (1 + (g - 1) * np.array([1 / 3, 2 / 3], np.float32)) / 2  # from the centre, in core widths
         ox, oy = (_SIDES[:, None, k, None] * out[None, :, None] * wh for k, wh in ((0, w), (1, h)))  # (4, 2, N)
 
         def pixel(u, n):  # pooled coordinate -> work pixel index
