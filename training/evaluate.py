@@ -22,6 +22,11 @@ def _backend_for(model: str) -> str:
     return "tf-function" if Path(model).suffix == ".keras" else "litert"
 
 
+def probabilities(clf: Classifier, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """``clf``'s class probabilities for a whole preprocessed set, in batches that bound memory."""
+    return np.concatenate([clf.predict_proba(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
 def load_split(data: str, card, split: str = "all") -> datasets.Dataset:
     """The images ``split`` names: "test" (the official test set), "all" (the training set) or
     "val" (the tracks the card's model was validated on, never trained on)."""
@@ -43,7 +48,7 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     ds = load_split(data, card, split)
     t0 = time.perf_counter()
     x = to_input(augment.batch(ds.images, ds.rois, clf.pre, None))
-    probs = np.concatenate([clf.predict_proba(x[i:i + 1024]) for i in range(0, len(x), 1024)])
+    probs = probabilities(clf, x)
     secs = time.perf_counter() - t0
     # outputs -> GTSRB ids (a background output, if any, maps to -1 and counts as wrong)
     n_out = probs.shape[1]

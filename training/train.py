@@ -107,13 +107,13 @@ def litert_validation(tflite: Path, x_val: np.ndarray, labels: np.ndarray, quant
     validated. Reads the card beside ``tflite``, which must be one of the 43 GTSRB classes."""
     from realtime.card import ModelError
     from realtime.classifier import Classifier
+    from training.evaluate import probabilities
 
     clf = Classifier(tflite, backend="litert")
     if list(clf.class_ids) != list(range(NUM_CLASSES)):
         raise ModelError(f"{tflite}: validation accuracy is measured for recognizers of the {NUM_CLASSES} "
                          "GTSRB classes")
-    probs = np.concatenate([clf.predict_proba(x_val[i:i + 1024]) for i in range(0, len(x_val), 1024)])
-    summ = metrics.summary(labels, probs, list(NAMES))
+    summ = metrics.summary(labels, probabilities(clf, x_val), list(NAMES))
     return {**litert_record(tflite, quantize), "validation": {k: summ[k] for k in ("n", "accuracy", "macro_f1")}}
 
 
