@@ -298,9 +298,7 @@ class Detector:
         ringed &= red(yi - 1, mx) & red(np.minimum(yi + hi, H - 1), mx)
         idx, tri = idx[ringed], tri[ringed]
         x, y, w, h, cy_ = x[idx], y[idx], w[idx], h[idx], cy_[idx]
-        # a pooled pixel i holds the max of work pixels p*i - p//2 ... p*i - p//2 + p - 1, so its
-        # components sit (p//2)/p pooled px further right and down than pooled * p says
-        shift = _pool_shift(c.pool)
+        shift = _pool_shift(c.pool)  # pooled components lie this much (negated) right and down of the sign
         x, y, cy_ = x - c.hole_pad / 2 + shift, y - c.hole_pad / 2 + shift, cy_ + shift
         w, h = w + c.hole_pad, h + c.hole_pad
         g = c.hole_grow

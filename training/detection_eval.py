@@ -365,7 +365,8 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
         for b, c, found in zip(gt.boxes, gt.classes, hit):
             if found:
                 continue
-            near = [i for i, d in enumerate(scene_cands) if iou(b, d.box) >= 0.3]
+            overlap = [iou(b, d.box) for d in scene_cands]
+            near = [i for i, u in enumerate(overlap) if u >= 0.3]
             dets = [classified_of[i] for i in near if i in classified_of]
             framed = [d for d in dets if iou(b, d.box) >= IOU_THRESHOLD]
             right = [d for d in framed if d.class_id == c]
@@ -377,8 +378,7 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
             # each sign, so a reader can go and look at it: scene, box, class, and how close the
             # detector came (the best IoU of any candidate)
             out[reason]["missed"].append({"scene": n, "box": [round(float(v), 1) for v in b], "class_id": int(c),
-                                          "best_candidate_iou": round(max((iou(b, d.box) for d in scene_cands),
-                                                                          default=0.0), 3)})
+                                          "best_candidate_iou": round(max(overlap, default=0.0), 3)})
     return out
 
 
