@@ -406,15 +406,23 @@ def _pool_shift(pool: int) -> float:
     return -(pool // 2) / pool
 
 
-def _balanced(bgr: np.ndarray, strength: float) -> np.ndarray:
-    """Partial grey-world white balance: dusk and shade tint red rims magenta, white insides blue."""
+def white_gains(bgr: np.ndarray, strength: float) -> np.ndarray | None:
+    """Per-channel gains of a partial grey-world white balance (None: off, or a channel is black).
+
+    Dusk and shade tint red rims magenta and white insides blue; the gains pull the frame's mean
+    a part of the way (``strength``) toward grey.
+    """
     if strength <= 0:
-        return bgr
+        return None
     means = np.array(cv2.mean(bgr)[:3])
     if means.min() < 1:
-        return bgr
-    gains = np.clip((means.mean() / means) ** strength, 0.6, 1.7)
-    return cv2.transform(bgr, np.diag(gains).astype(np.float32))  # ~3x cheaper than cv2.multiply here
+        return None
+    return np.clip((means.mean() / means) ** strength, 0.6, 1.7)
+
+
+def _balanced(bgr: np.ndarray, strength: float) -> np.ndarray:
+    gains = white_gains(bgr, strength)  # cv2.transform: ~3x cheaper than cv2.multiply here
+    return bgr if gains is None else cv2.transform(bgr, np.diag(gains).astype(np.float32))
 
 
 def _take(order: np.ndarray, route: np.ndarray, n: int, share: list[float]) -> np.ndarray:
