@@ -30,6 +30,10 @@ def _thresholds() -> str:
     return ", ".join([f"{c.min_score:g}", *(f"{r} {v:g}" for r, v in c.route_min_score.items())])
 
 
+NO_REFINE = ("skip the finer look around promising candidates: faster (about one detector call less a "
+             "frame), fewer small signs found")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m realtime", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--min-score", type=unit_float, default=None, metavar="S",
                    help="one acceptance threshold (0..1) for every colour route instead of the ones chosen on "
                         f"GTSDB ({_thresholds()}): lower finds more signs and more false alarms")
+    r.add_argument("--no-refine", action="store_true", help=NO_REFINE)
     r.add_argument("--output", default=None, metavar="FILE.mp4", help="annotated video (same size and fps)")
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
     r.add_argument("--snapshot", default=None, metavar="FILE.png",
@@ -61,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=positive_int, default=300, help="frames to time in each pass")
     b.add_argument("--json", default=None, metavar="OUT", help="write the figures as JSON")
     b.add_argument("--model", default=None)
+    b.add_argument("--no-refine", action="store_true", help=NO_REFINE)
     b.add_argument("--backends", default="litert,tf-function,keras-predict",
                    help="classifier backends to time on random crops (comma-separated; '' skips)")
     b.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION", help=argparse.SUPPRESS)
@@ -104,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.min_score is not None and args.recognizer:
             print("note: --min-score applies to the shipped recognizer, not to --recognizer", file=sys.stderr)
         recognize = build_recognizer(args.model, args.backend, args.recognizer, times, gate=args.gate,
-                                     min_score=args.min_score)
+                                     min_score=args.min_score, refine=not args.no_refine)
     except BaseException:
         source.close()
         raise
@@ -118,7 +124,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     backends = [b for b in args.backends.split(",") if b.strip()]
     bench(args.source, frames=args.frames, json_path=args.json, model=args.model, backends=backends,
-          factory=args.recognizer)
+          factory=args.recognizer, refine=not args.no_refine)
     return 0
 
 

@@ -94,12 +94,13 @@ class Timed:
 
 def build_recognizer(model: str | None = None, backend: str = "litert", factory: str | None = None,
                      times: StageTimes | None = None, gate: str | None = None,
-                     min_score: float | None = None) -> Recognize:
+                     min_score: float | None = None, refine: bool = True) -> Recognize:
     """The shipped recognizer (colour/shape detector, gate, CNN), or ``factory`` = "module:function".
 
     ``gate`` picks a gate model (default: the shipped one; "none" classifies every candidate).
     ``min_score`` replaces the per-route thresholds chosen on GTSDB by one threshold for every
-    route (lower: more signs and more false alarms on footage unlike GTSDB's). A
+    route (lower: more signs and more false alarms on footage unlike GTSDB's). ``refine`` False
+    skips the finer look around the gated candidates (``realtime.refine``: faster, fewer small signs). A
     factory is called with ``model=`` and must return a callable ``frame -> list[Detection]``; it
     lets users plug in another detector and lets tests run the CLI without a trained model.
     """
@@ -113,6 +114,7 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
     from realtime.classifier import Classifier, resolve_gate  # lazy: LiteRT/TensorFlow load only when needed
     from realtime.detect import Detector
     from realtime.recognize import Recognizer
+    from realtime.refine import FineLook
 
     classifier = Classifier(model, backend=backend)
     classifier.warm_up()  # every batch size allocated now: no memory steps or frame stalls mid-run
@@ -123,12 +125,13 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
         gate_model = Classifier(gate_path, backend=backend, threads=1)
         gate_model.warm_up()
     detector = Detector()
+    refine = FineLook(detector.config) if refine else None
     overrides = {} if min_score is None else {"min_score": float(min_score), "route_min_score": {}}
     if times is None:
-        return Recognizer(detector, classifier, gate=gate_model, **overrides)
+        return Recognizer(detector, classifier, gate=gate_model, refine=refine, **overrides)
     return Recognizer(Timed(detector, times, "detect"), Timed(classifier, times, "classify", "classify_boxes"),
                       gate=None if gate_model is None else Timed(gate_model, times, "gate", "predict_proba"),
-                      **overrides)
+                      refine=None if refine is None else Timed(refine, times, "refine"), **overrides)
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -454,7 +457,7 @@ def _imwrite(path: Path, img: np.ndarray) -> bool:
 
 
 def _hud_stages(times: StageTimes) -> dict[str, float]:
-    keys = ("decode", "detect", "gate", "classify", "recognize", "track", "draw", "write")
+    keys = ("decode", "detect", "gate", "refine", "classify", "recognize", "track", "draw", "write")
     return {k: times.smooth[k] for k in keys if k in times.smooth}
 
 

@@ -240,6 +240,6 @@ def test_min_score_sets_one_threshold_for_every_route_and_rejects_nonsense() -> 
     rec = build_recognizer(min_score=0.5)
     assert rec.config.min_score == 0.5 and rec.config.route_min_score == {}
     assert all(rec.config.threshold(route) == 0.5 for route in ("red", "blue", "yellow", "achromatic"))
-    shipped = build_recognizer().config
-    assert shipped == RecognizerConfig() and shipped.route_min_score  # the cross-validated per-route thresholds
-    assert shipped.min_score != 0.5
+    shipped = build_recognizer()
+    assert shipped.config == RecognizerConfig() and shipped.config.min_score != 0.5
+    assert shipped.refine is not None and build_recognizer(refine=False).refine is None  # --no-refine

@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gt", default="samples/driveby_gt.jsonl", help="the renderer's ground truth (JSON lines)")
     r.add_argument("--model", default=None)
     r.add_argument("--min-score", type=unit_float, default=None, help="as `realtime run --min-score`")
+    r.add_argument("--no-refine", action="store_true", help="as `realtime run --no-refine`")
     r.add_argument("--events", default=None, help="keep the run's event log here")
     r.add_argument("--json", default=None)
 
@@ -133,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--min-score", type=unit_float, default=None,
                    help="score the configured system with one threshold for every route (as `realtime run "
                         "--min-score`); cross-validation still chooses its own")
+    d.add_argument("--no-refine", action="store_true",
+                   help="the detector's own candidates only, without the finer look around the gated ones")
     d.add_argument("--detections", default=None,
                    help="score this JSON-lines file instead of running the system: the event log of `realtime "
                         "run SCENES --events FILE`, this command's detections.jsonl, or any detector's output")

@@ -30,6 +30,7 @@ from realtime.recognize import (
     rescale,
     to_classify,
 )
+from realtime.refine import FineLook
 from realtime.types import Detection, iou
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 
@@ -309,35 +310,40 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
     """Classified candidates (or bare candidates without a model) per scene, and stage timings in ms.
 
     ``gates`` and ``verifiers`` map a scene name to the gate and the verifier that score it (those
-    of the fold that never saw it); without them the recognizer's own are used.
+    of the fold that never saw it); without them the recognizer's own are used. A scene's
+    candidates are the detector's followed by those of the recognizer's finer look (the fifth
+    return value: how many are the detector's own), in the order of its gate scores.
     """
     from realtime.preprocess import as_bgr8
 
     classified: dict[str, list[Detection]] = {}
     cands: dict[str, list[Detection]] = {}
+    coarse: dict[str, int] = {}
     gate_scores: dict[str, np.ndarray] = {}
-    times = {"detector": [], "gate": [], "classifier": [], "total": []}
+    times = {"detector": [], "gate": [], "refine": [], "classifier": [], "total": []}
     for path in scenes:
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise ValueError(f"cannot read image {path}")
         t0 = time.perf_counter()
         c = detector(img)
-        t1 = time.perf_counter()
-        cands[path.name] = c
-        t2 = t1
+        t1 = t2 = t3 = time.perf_counter()
+        coarse[path.name] = len(c)
         if recognizer is not None:
             img = as_bgr8(img)
-            g = gate_scores[path.name] = recognizer.gate_scores(img, c, (gates or {}).get(path.name))
+            gate = (gates or {}).get(path.name)
+            g = recognizer.gate_scores(img, c, gate)
             t2 = time.perf_counter()
+            c, g = recognizer.refined(img, c, g, gate)
+            gate_scores[path.name] = g
+            t3 = time.perf_counter()
             classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
                                                                    verifier=(verifiers or {}).get(path.name))
-        t3 = time.perf_counter()
-        times["detector"].append((t1 - t0) * 1e3)
-        times["gate"].append((t2 - t1) * 1e3)
-        times["classifier"].append((t3 - t2) * 1e3)
-        times["total"].append((t3 - t0) * 1e3)
-    return classified, cands, gate_scores, times
+        cands[path.name] = c
+        t4 = time.perf_counter()
+        for key, ms in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+            times[key].append(ms * 1e3)
+    return classified, cands, gate_scores, times, coarse
 
 
 MISS_REASONS = ("no candidate within IoU 0.3", "the gate scores it under gate_min",
@@ -499,6 +505,7 @@ def main(args) -> int:
         # boxes unscaled here: cross-validation chooses the scale per fold; "configured" applies the shipped
         # one. Classified at the lowest gate_min the folds may choose; "configured" keeps the shipped one's
         recognizer = Recognizer(detector, Classifier(model), gate=gate, box_scale=(1.0, 1.0),
+                                refine=None if getattr(args, "no_refine", False) else FineLook(detector.config),
                                 gate_min=min(GATE_GRID[0], RecognizerConfig().gate_min))
         gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
         verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])
@@ -513,15 +520,19 @@ def main(args) -> int:
     else:
         print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
 
-    classified, cands, gate_scores, times = run_scenes(recognizer, detector, scenes, gates, verifiers)
+    classified, cands, gate_scores, times, coarse = run_scenes(recognizer, detector, scenes, gates, verifiers)
+    own = {n: to_boxes(c[:coarse[n]], True) for n, c in cands.items()}  # the detector's own candidates
     report: dict = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())),
                     "detector_config": asdict(detector.config), "timing": _timing(times),
                     "gate": None if recognizer is None or recognizer.gate is None else str(gate_path),
                     "gate_cross_validated": gates is not None, "verifier_cross_validated": verifiers is not None,
-                    "candidates": candidate_recall({n: to_boxes(c, True) for n, c in cands.items()}, gts),
+                    "candidates": candidate_recall(own, gts),
                     # the box head re-frames loosely framed candidates: IoU 0.4 is about its reach
-                    "candidates_iou_0.4": candidate_recall({n: to_boxes(c, True) for n, c in cands.items()}, gts,
-                                                           threshold=0.4)}
+                    "candidates_iou_0.4": candidate_recall(own, gts, threshold=0.4)}
+    if recognizer is not None and recognizer.refine is not None:
+        report["refine_config"] = asdict(recognizer.refine.config)
+        report["refined_candidates_per_scene"] = round(
+            sum(len(c) - coarse[n] for n, c in cands.items()) / max(1, len(scenes)), 2)
     print(f"{len(scenes)} scenes, {report['signs']} signs; detector {report['timing']['detector']['mean_ms']:.1f} "
           f"ms/frame mean, {report['candidates']['candidates_per_image']:.1f} candidates/frame")
     for key, thr in (("candidates", 0.6), ("candidates_iou_0.4", 0.4)):

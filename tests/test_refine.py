@@ -1,0 +1,122 @@
+"""The finer look: signs the coarse grid merges or frames loosely, the mosaic's mapping back, seeds."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.detect import Detector
+from realtime.recognize import Recognizer
+from realtime.refine import FineLook, RefineConfig
+from realtime.types import iou
+from tests.test_detect import RED, FakeGate, _background, draw_blue_disc, draw_ring, draw_triangle
+
+
+def best(box, dets) -> float:
+    return max([iou(d.box, box) for d in dets] or [0.0])
+
+
+def test_small_stacked_signs_merged_on_the_coarse_grid_are_framed_apart():
+    """Two 17 px rings joined by a red bracket: at 4 frame px a cell the coarse pass frames neither
+    at IoU 0.6; the finer look around the merged blob frames both."""
+    img = _background(seed=5)
+    top = draw_ring(img, 600, 300, 8)
+    cv2.rectangle(img, (592, 307), (608, 311), RED, -1)
+    bottom = draw_ring(img, 600, 320, 8)
+    coarse = Detector()(img)
+    assert best(top, coarse) < 0.6 and best(bottom, coarse) < 0.6  # what the look is for
+    fine = FineLook()(img, np.array([[top[0], top[1], bottom[2], bottom[3]]], np.float32))
+    assert best(top, fine) >= 0.6 and best(bottom, fine) >= 0.6
+
+
+@pytest.mark.parametrize("side", [18, 20])
+def test_small_triangle_merged_with_a_red_roof_is_found_around_a_loose_seed(side):
+    img = _background(seed=6)
+    cv2.rectangle(img, (500, 200), (900, 300), (40, 40, 170), -1)  # red roof the sign's rim touches
+    box = draw_triangle(img, 700, 300 + int(side * 0.433) + 1, side)
+    assert best(box, Detector()(img)) < 0.6
+    w = box[2] - box[0]
+    loose = np.array([[box[0] - 0.2 * w, box[1] - 0.3 * w, box[2] + 0.2 * w, box[3]]], np.float32)
+    assert best(box, FineLook()(img, loose)) >= 0.6
+
+
+def test_every_patch_of_a_multi_row_mosaic_maps_back_to_its_own_sign():
+    """Twelve signs of 16-48 px, each seeded by a box a little off: packed into several mosaic rows,
+    each sign is found where it is, and nothing is reported outside its seed's patch."""
+    img = _background(seed=7)
+    rng = np.random.default_rng(0)
+    boxes = []
+    for k in range(12):
+        cx, cy, r = 120 + 100 * k, 200 + 300 * (k % 2), int(8 + 2 * k)
+        boxes.append((draw_ring, draw_blue_disc, draw_triangle)[k % 3](img, cx, cy, r if k % 3 < 2 else 2 * r))
+    boxes = np.array(boxes, np.float32)
+    wh = boxes[:, 2:] - boxes[:, :2]
+    seeds = boxes + np.concatenate([rng.uniform(-0.15, 0.15, (12, 2)) * wh] * 2, axis=1).astype(np.float32)
+    look = FineLook(config=RefineConfig(row_width=300, max_seeds=12))
+    fine = look(img, seeds)
+    for b in boxes:
+        assert best(tuple(b), fine) >= 0.75
+    side = np.maximum(seeds[:, 2] - seeds[:, 0], seeds[:, 3] - seeds[:, 1])[:, None]
+    patches = np.concatenate([seeds[:, :2] - side, seeds[:, 2:] + side], axis=1)
+    for d in fine:
+        cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+        assert ((patches[:, 0] <= cx) & (cx <= patches[:, 2]) & (patches[:, 1] <= cy) & (cy <= patches[:, 3])).any()
+
+
+def test_seeds_are_the_best_gated_small_candidates_one_per_place():
+    boxes = np.array([[0, 0, 20, 20], [2, 2, 22, 22], [100, 0, 120, 20], [200, 0, 300, 100], [400, 0, 420, 20],
+                      [500, 0, 520, 20]], np.float32)
+    gate = np.array([0.5, 0.9, 0.4, 0.99, 0.1, 0.35], np.float32)
+    look = FineLook(config=RefineConfig(min_gate=0.3, max_width=64, seed_iou=0.3))
+    # [1] beats its near-duplicate [0]; [3] is too wide; [4] gated too low; best-gated first
+    assert look.seeds(boxes, gate).tolist() == boxes[[1, 2, 5]].tolist()
+    capped = FineLook(config=RefineConfig(max_seeds=2)).seeds(boxes, gate)
+    assert capped.tolist() == boxes[[1, 2]].tolist()
+    assert FineLook().seeds(np.zeros((0, 4)), np.zeros(0)).shape == (0, 4)
+
+
+@pytest.mark.parametrize("frame", [
+    np.zeros((800, 1360, 3), np.uint8),
+    np.full((480, 640), 128, np.uint8),  # grayscale
+    np.zeros((6, 6, 3), np.uint8),
+], ids=["black", "grey", "tiny"])
+def test_odd_frames_and_seeds_give_no_candidates_and_no_errors(frame):
+    look = FineLook()
+    h, w = frame.shape[:2]
+    seeds = np.array([[-50, -50, 10, 10], [w - 5, h - 5, w + 40, h + 40], [3, 3, 3, 3], [w + 10, 0, w + 30, 20]],
+                     np.float32)
+    assert look(frame, seeds) == []
+    assert look(frame, np.zeros((0, 4), np.float32)) == []
+
+
+def test_candidates_near_the_frame_edge_stay_inside_it():
+    img = _background(seed=8)
+    box = draw_ring(img, 14, 14, 12)  # touching the top-left corner
+    fine = FineLook()(img, np.array([box], np.float32))
+    assert best(box, fine) >= 0.6
+    for d in fine:
+        assert d.box[0] >= 0 and d.box[1] >= 0 and d.box[2] <= img.shape[1] and d.box[3] <= img.shape[0]
+
+
+def test_the_recognizer_gates_the_fine_candidates_after_the_coarse_ones():
+    img = _background(seed=9)
+    draw_ring(img, 600, 300, 10)
+    det = Detector()
+    coarse = det(img)
+    gate = FakeGate()
+    cands, g = Recognizer(det, None, gate=gate, refine=FineLook(config=RefineConfig(min_gate=0.0))).propose(img)
+    assert len(cands) > len(coarse) and len(g) == len(cands)
+    assert [d.box for d in cands[:len(coarse)]] == [d.box for d in coarse]
+    assert gate.seen == len(cands)  # coarse and fine candidates gated, each once
+    plain, _ = Recognizer(det, None, gate=FakeGate()).propose(img)
+    assert len(plain) == len(coarse)
+    ungated, _ = Recognizer(det, None, refine=FineLook()).propose(img)  # no gate: no seeds to trust
+    assert len(ungated) == len(coarse)
+
+
+def test_refine_config_validates():
+    with pytest.raises(ValueError):
+        RefineConfig(scale=0.5)
+    with pytest.raises(ValueError):
+        RefineConfig(separator=2)
