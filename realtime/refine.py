@@ -5,13 +5,14 @@ so one cell covers 4x4 frame pixels and a 20 px sign spans five cells. At that g
 signs on one pole merge into one blob, a sign's rim merges with its surroundings, and a box is a
 cell or two off, which at 20 px already costs IoU 0.6. The gate, though, tells which of the ~200
 candidates might be signs. So around the few it scores highly (``FineLook.seeds``) the same
-detector looks again on a grid 4x finer: each seed's neighbourhood is cut out, enlarged, and all of
+detector looks again on a grid up to 4x finer: each seed's neighbourhood is cut out, enlarged, and all of
 them packed into one small mosaic that the detector searches in one call (one call, not one per
 patch: the detector's fixed cost per call, ~1.2 ms, would otherwise dominate). Its candidates,
 mapped back to the frame, join the coarse ones; the gate scores them and the recognizer sees both.
 
-Cross-validated on GTSDB the look raised end-to-end recall from 0.890 to 0.917 (precision 0.983 ->
-0.986) for ~6 ms a 1360x800 frame, about one more detector call (docs/DETECTOR.md, docs/BENCHMARKS.md).
+Cross-validated on GTSDB the look raised end-to-end recall from 0.890 to 0.915 (precision 0.983 ->
+0.988) for 6-8 ms a 1360x800 frame, more than one more detector call (docs/DETECTOR.md,
+docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ class RefineConfig:
     """Where the finer look goes and how fine it is."""
 
     # patch pixels per frame pixel. With the detector's 2x2 pooling one cell is then 1 frame px
-    # (4 on the coarse pass at 1360 wide). 1.5 lost 5 of the 11 signs gained at 2 (docs/BENCHMARKS.md)
+    # (4 on the coarse pass at 1360 wide). 1.5 found 2-5 signs fewer than 2 (docs/BENCHMARKS.md)
     scale: float = 2.0
     margin: float = 1.0  # a patch is the seed's box grown by this many box sizes on every side
     min_gate: float = 0.3  # seeds: candidates the gate scores at least this ...
-    max_width: float = 64.0  # ... at most this wide (frame px): larger signs span enough coarse cells
+    max_width: float = 100.0  # ... at most this wide (frame px): larger signs span enough coarse cells
+    # seeds wider than this are enlarged less (down to 1x), so that no patch outgrows the frame's work
+    # image; a wide seed is often a sign merged with a panel beside it
+    full_width: float = 64.0
+    wide_margin: float = 0.25  # the margin of those wider seeds
     seed_iou: float = 0.3  # a seed overlapping a better-gated one this much adds no patch of its own
     max_seeds: int = 12  # a bound on the cost (GTSDB scenes average ~6 seeds)
     size_range: tuple[float, float] = (0.5, 2.0)  # a fine candidate's width relative to its seed's
@@ -47,10 +52,10 @@ class RefineConfig:
     separator: int = 4  # black between framed patches, wider than the 2x2 pooling reaches: no blob spans two
 
     def __post_init__(self) -> None:
-        if not 1.0 <= self.scale <= 8.0 or self.margin < 0 or self.max_seeds < 0 or self.pad < 0 \
-                or self.separator < 4:
-            raise ValueError("refine needs 1 <= scale <= 8, margin >= 0, max_seeds >= 0, pad >= 0 and "
-                             "separator >= 4")
+        if not 1.0 <= self.scale <= 8.0 or min(self.margin, self.wide_margin) < 0 or self.full_width <= 0 \
+                or self.max_seeds < 0 or self.pad < 0 or self.separator < 4:
+            raise ValueError("refine needs 1 <= scale <= 8, margins >= 0, full_width > 0, max_seeds >= 0, "
+                             "pad >= 0 and separator >= 4")
 
 
 class FineLook:
@@ -73,12 +78,12 @@ class FineLook:
     def _detector(self, frame_width: int) -> Detector:
         """The coarse settings on the finer grid: no reduction, sizes in patch px, the same
         achromatic window in frame px, and room for every patch's candidates."""
-        c, k = self.coarse, self.config.scale
+        c, k = self.coarse, self.config.scale  # the window and the size limits follow the full scale
         coarse_cell = c.pool / min(1.0, c.work_width / max(frame_width, 1))  # frame px
         block = max(3, int(round(c.achromatic_block * coarse_cell * k / c.pool)) | 1)
         if block not in self._fine:
             self._fine[block] = Detector(replace(
-                c, work_width=1 << 20, white_balance=0.0, min_size=max(1, round(c.min_size * k)),
+                c, work_width=1 << 20, white_balance=0.0, min_size=c.min_size,  # seeds bound sizes anyway
                 max_size=max(1, round(c.max_size * k)), achromatic_block=block,
                 max_candidates=max(1, c.max_candidates // 4) * max(1, self.config.max_seeds)))
         return self._fine[block]
@@ -92,10 +97,12 @@ class FineLook:
         frame = as_bgr8(frame)
         H, W = frame.shape[:2]
         side = np.maximum(seeds[:, 2] - seeds[:, 0], seeds[:, 3] - seeds[:, 1])
-        grow = (c.margin * side)[:, None]
+        # a wide seed is mostly a sign merged with what is beside it, not a sign framed off: less margin
+        grow = (np.where(side > c.full_width, c.wide_margin, c.margin) * side)[:, None]
         reg = np.round(np.concatenate([seeds[:, :2] - grow, seeds[:, 2:] + grow], axis=1)).astype(np.int64)
         reg = np.clip(reg, 0, [W, H, W, H])
-        size = np.round((reg[:, 2:] - reg[:, :2]) * c.scale).astype(np.int64)  # patch w, h
+        up = np.clip(c.scale * c.full_width / np.maximum(side, 1), 1.0, c.scale)  # patch px per frame px
+        size = np.round((reg[:, 2:] - reg[:, :2]) * up[:, None]).astype(np.int64)  # patch w, h
         keep = np.flatnonzero((size >= 4).all(axis=1))
         if not len(keep):
             return []
@@ -136,9 +143,10 @@ class FineLook:
                                     & (centre[:, 1] >= py) & (centre[:, 1] < py + h))
             if not len(inside):
                 continue
-            b = (boxes[inside] - [px, py, px, py]) / c.scale + np.tile(reg[i, :2], 2)
+            b = (boxes[inside] - [px, py, px, py]) / up[i] + np.tile(reg[i, :2], 2)
             b = np.clip(b, np.tile(reg[i, :2], 2), np.tile(reg[i, 2:], 2))  # boxes reaching into the pad
             bw = b[:, 2] - b[:, 0]
             fits = (bw >= lo * side[i]) & (bw <= hi * side[i])
+            fits &= np.maximum(bw, b[:, 3] - b[:, 1]) >= self.coarse.min_size  # the detector's own floor
             out += [replace(found[j], box=tuple(box)) for j, box in zip(inside[fits], b[fits].tolist())]
         return out

@@ -64,11 +64,23 @@ def test_every_patch_of_a_multi_row_mosaic_maps_back_to_its_own_sign():
         assert ((patches[:, 0] <= cx) & (cx <= patches[:, 2]) & (patches[:, 1] <= cy) & (cy <= patches[:, 3])).any()
 
 
+def test_a_sign_merged_with_a_panel_beside_it_is_found_in_the_wide_seed():
+    """A 52 px blue disc touching a blue panel: one 88 px blob on the coarse grid. Seeds that wide
+    get a smaller margin and enlargement, and the disc is still framed on its own."""
+    img = _background(seed=4)
+    disc = draw_blue_disc(img, 600, 300, 22)
+    cv2.rectangle(img, (622, 286), (666, 330), (170, 80, 20), -1)
+    assert best(disc, Detector()(img)) < 0.6
+    seed = np.array([[disc[0], disc[1] - 2, 666, disc[3] + 8]], np.float32)
+    assert 64 < seed[0, 2] - seed[0, 0] <= RefineConfig().max_width
+    assert best(disc, FineLook()(img, seed)) >= 0.6
+
+
 def test_seeds_are_the_best_gated_small_candidates_one_per_place():
-    boxes = np.array([[0, 0, 20, 20], [2, 2, 22, 22], [100, 0, 120, 20], [200, 0, 300, 100], [400, 0, 420, 20],
+    boxes = np.array([[0, 0, 20, 20], [2, 2, 22, 22], [100, 0, 120, 20], [200, 0, 350, 150], [400, 0, 420, 20],
                       [500, 0, 520, 20]], np.float32)
     gate = np.array([0.5, 0.9, 0.4, 0.99, 0.1, 0.35], np.float32)
-    look = FineLook(config=RefineConfig(min_gate=0.3, max_width=64, seed_iou=0.3))
+    look = FineLook(config=RefineConfig(min_gate=0.3, max_width=100, seed_iou=0.3))
     # [1] beats its near-duplicate [0]; [3] is too wide; [4] gated too low; best-gated first
     assert look.seeds(boxes, gate).tolist() == boxes[[1, 2, 5]].tolist()
     capped = FineLook(config=RefineConfig(max_seeds=2)).seeds(boxes, gate)
@@ -120,3 +132,5 @@ def test_refine_config_validates():
         RefineConfig(scale=0.5)
     with pytest.raises(ValueError):
         RefineConfig(separator=2)
+    with pytest.raises(ValueError):
+        RefineConfig(wide_margin=-1)
