@@ -38,8 +38,8 @@ class RefineConfig:
     margin: float = 1.0  # a patch is the seed's box grown by this many box sizes on every side
     min_gate: float = 0.3  # seeds: candidates the gate scores at least this ...
     max_width: float = 100.0  # ... at most this wide (frame px): larger signs span enough coarse cells
-    # seeds wider than this are enlarged less (down to 1x), so that no patch outgrows the frame's work
-    # image; a wide seed is often a sign merged with a panel beside it
+    # seeds longer than this (either side) are enlarged less (down to 1x) and grown by wide_margin, so
+    # that no patch outgrows the frame's work image; such a seed is often a sign merged with a panel
     full_width: float = 64.0
     wide_margin: float = 0.25  # the margin of those wider seeds
     seed_iou: float = 0.3  # a seed overlapping a better-gated one this much adds no patch of its own
@@ -83,7 +83,8 @@ class FineLook:
         block = max(3, int(round(c.achromatic_block * coarse_cell * k / c.pool)) | 1)
         if block not in self._fine:
             self._fine[block] = Detector(replace(
-                c, work_width=1 << 20, white_balance=0.0, min_size=c.min_size,  # seeds bound sizes anyway
+                # min_size in patch px: the frame-px floor is applied when mapping back
+                c, work_width=1 << 20, white_balance=0.0, min_size=c.min_size,
                 max_size=max(1, round(c.max_size * k)), achromatic_block=block,
                 max_candidates=max(1, c.max_candidates // 4) * max(1, self.config.max_seeds)))
         return self._fine[block]
