@@ -10,8 +10,8 @@ them packed into one small mosaic that the detector searches in one call (one ca
 patch: the detector's fixed cost per call, ~1.2 ms, would otherwise dominate). Its candidates,
 mapped back to the frame, join the coarse ones; the gate scores them and the recognizer sees both.
 
-Cross-validated on GTSDB the look raised end-to-end recall from 0.890 to 0.915 (precision 0.983 ->
-0.988) for 6-8 ms a 1360x800 frame, more than one more detector call (docs/DETECTOR.md,
+Cross-validated on GTSDB the look raised end-to-end recall from 0.890 to 0.917 (precision 0.983 ->
+0.986) for ~7 ms a 1360x800 frame, more than one more detector call (docs/DETECTOR.md,
 docs/BENCHMARKS.md).
 """
 
@@ -38,12 +38,17 @@ class RefineConfig:
     margin: float = 1.0  # a patch is the seed's box grown by this many box sizes on every side
     min_gate: float = 0.3  # seeds: candidates the gate scores at least this ...
     max_width: float = 100.0  # ... at most this wide (frame px): larger signs span enough coarse cells
-    # seeds longer than this (either side) are enlarged less (down to 1x) and grown by wide_margin, so
-    # that no patch outgrows the frame's work image; such a seed is often a sign merged with a panel
+    # seeds longer than this (either side) are enlarged less (scale x this / length, at least 1x) and
+    # grown by wide_margin only: such a seed is mostly a sign merged with a panel beside it, not a sign
+    # framed off. (Enlarging seeds over 32 or 48 px less found 1-3 signs fewer; docs/BENCHMARKS.md)
     full_width: float = 64.0
-    wide_margin: float = 0.25  # the margin of those wider seeds
+    wide_margin: float = 0.25
     seed_iou: float = 0.3  # a seed overlapping a better-gated one this much adds no patch of its own
-    max_seeds: int = 12  # a bound on the cost (GTSDB scenes average ~6 seeds)
+    max_seeds: int = 12  # a bound on the cost (GTSDB scenes average ~6 seeds) ...
+    # ... and the mosaic's pixels: seeds, best-gated first, get a patch while the patches' total stays
+    # under this (1.5x the coarse pass's work image at 1360 wide). Close-up footage, where every seed
+    # is large, cost 2-3 times the detector without it; GTSDB scenes average 190k, 9% reach 400k
+    max_area: int = 400_000
     size_range: tuple[float, float] = (0.5, 2.0)  # a fine candidate's width relative to its seed's
     row_width: int = 640  # mosaic rows are packed up to this width (patch px)
     # each patch is framed by this many of its own edge pixels, repeated: a black frame would make the
@@ -53,7 +58,7 @@ class RefineConfig:
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.scale <= 8.0 or min(self.margin, self.wide_margin) < 0 or self.full_width <= 0 \
-                or self.max_seeds < 0 or self.pad < 0 or self.separator < 4:
+                or self.max_seeds < 0 or self.pad < 0 or self.separator < 4 or self.max_area < 0:
             raise ValueError("refine needs 1 <= scale <= 8, margins >= 0, full_width > 0, max_seeds >= 0, "
                              "pad >= 0 and separator >= 4")
 
@@ -104,9 +109,15 @@ class FineLook:
         reg = np.clip(reg, 0, [W, H, W, H])
         up = np.clip(c.scale * c.full_width / np.maximum(side, 1), 1.0, c.scale)  # patch px per frame px
         size = np.round((reg[:, 2:] - reg[:, :2]) * up[:, None]).astype(np.int64)  # patch w, h
-        keep = np.flatnonzero((size >= 4).all(axis=1))
-        if not len(keep):
+        area = np.prod(size + 2 * c.pad, axis=1)
+        keep, total = [], 0
+        for i in np.flatnonzero((size >= 4).all(axis=1)):  # in seed order: best-gated first
+            if total + area[i] <= c.max_area:
+                keep.append(i)
+                total += int(area[i])
+        if not keep:
             return []
+        keep = np.array(keep)
         # shelf packing, tallest first: rows of up to row_width; ``at`` is where each patch itself starts
         order = keep[np.argsort(-size[keep, 1], kind="stable")]
         p, sep = c.pad, c.separator

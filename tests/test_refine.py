@@ -53,7 +53,7 @@ def test_every_patch_of_a_multi_row_mosaic_maps_back_to_its_own_sign():
     boxes = np.array(boxes, np.float32)
     wh = boxes[:, 2:] - boxes[:, :2]
     seeds = boxes + np.concatenate([rng.uniform(-0.15, 0.15, (12, 2)) * wh] * 2, axis=1).astype(np.float32)
-    look = FineLook(config=RefineConfig(row_width=300, max_seeds=12))
+    look = FineLook(config=RefineConfig(row_width=300, max_seeds=12, max_area=10 ** 7))
     fine = look(img, seeds)
     for b in boxes:
         assert best(tuple(b), fine) >= 0.75
@@ -74,6 +74,18 @@ def test_a_sign_merged_with_a_panel_beside_it_is_found_in_the_wide_seed():
     seed = np.array([[disc[0], disc[1] - 2, 666, disc[3] + 8]], np.float32)
     assert 64 < seed[0, 2] - seed[0, 0] <= RefineConfig().max_width
     assert best(disc, FineLook()(img, seed)) >= 0.6
+
+
+def test_the_mosaic_stays_within_its_pixel_budget_best_seeds_first():
+    """Seeds get patches in their order while the patches' pixels fit ``max_area``; one that does not
+    fit is skipped, and a smaller one after it still gets its patch."""
+    img = _background(seed=10)
+    small1, big, small2 = draw_ring(img, 300, 300, 10), draw_ring(img, 700, 300, 30), draw_ring(img, 1000, 300, 10)
+    seeds = np.array([small1, big, small2], np.float32)
+    patch = (3 * 21 * 2 + 12) ** 2  # a 21 px seed grown by its size on each side, enlarged 2x, padded
+    fine = FineLook(config=RefineConfig(max_area=2 * patch + 100))(img, seeds)
+    assert best(small1, fine) >= 0.6 and best(small2, fine) >= 0.6 and best(big, fine) == 0.0
+    assert best(big, FineLook()(img, seeds)) >= 0.6  # the default budget holds all three
 
 
 def test_seeds_are_the_best_gated_small_candidates_one_per_place():
@@ -134,3 +146,5 @@ def test_refine_config_validates():
         RefineConfig(separator=2)
     with pytest.raises(ValueError):
         RefineConfig(wide_margin=-1)
+    with pytest.raises(ValueError):
+        RefineConfig(max_area=-1)
