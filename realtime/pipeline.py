@@ -100,7 +100,7 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
     ``gate`` picks a gate model (default: the shipped one; "none" classifies every candidate).
     ``min_score`` replaces the per-route thresholds chosen on GTSDB by one threshold for every
     route (lower: more signs and more false alarms on footage unlike GTSDB's). ``refine`` False
-    skips the finer look around the gated candidates (``realtime.refine``: faster, fewer small signs). A
+    skips the closer look around the gated candidates (``realtime.refine``: faster, fewer small signs). A
     factory is called with ``model=`` and must return a callable ``frame -> list[Detection]``; it
     lets users plug in another detector and lets tests run the CLI without a trained model.
     """

@@ -39,9 +39,10 @@ class RecognizerConfig:
     whenever the shipped model changes.
     """
 
-    # P(sign) x class confidence needed to report a sign. The folds chose 0.75-0.8 (red 0.9 in four
-    # of five) with the finer look; red 0.9 cost 2 of 80 signs on the drive-bys (seeds 11-14) and
-    # the folds' F1 barely moves, so one threshold for every route (docs/DETECTOR.md)
+    # P(sign) x class confidence needed to report a sign. With the closer look (realtime/refine.py)
+    # the folds chose 0.8, red 0.9 and achromatic 0.85 in four of five; red 0.9 cost 2 of 80 signs on
+    # the drive-bys (seeds 11-14) and the folds' F1 barely moves: one threshold for every route,
+    # between the two (docs/DETECTOR.md)
     min_score: float = 0.75
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
     route_min_score: dict[str, float] = field(default_factory=dict)
@@ -229,7 +230,7 @@ class Recognizer:
         return self.refined(img, cands, self.gate_scores(img, cands))
 
     def refined(self, img: np.ndarray, cands: list[Detection], gate: np.ndarray, gate_model=None) -> Proposal:
-        """The candidates and their gate P(sign), plus the finer look's candidates around the
+        """The candidates and their gate P(sign), plus the closer look's candidates around the
         best-gated ones (``realtime.refine``), gated by the same gate (``gate_model``, default the
         recognizer's). Without a refiner or a gate, the candidates as they are."""
         gate_model = gate_model if gate_model is not None else self.gate

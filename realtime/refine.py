@@ -1,4 +1,4 @@
-"""Stage 1b: a finer look around the candidates the gate likes, with the detector's own routes.
+"""Stage 1b: a closer look around the candidates the gate likes, with the detector's own routes.
 
 The detector judges colour on a coarse grid: a 1360 px frame is reduced to 680 px and pooled 2x2,
 so one cell covers 4x4 frame pixels and a 20 px sign spans five cells. At that grain two small
@@ -30,7 +30,7 @@ from realtime.types import Detection, iou_matrix
 
 @dataclass(frozen=True)
 class RefineConfig:
-    """Where the finer look goes and how fine it is."""
+    """Where the closer look goes and how fine it is."""
 
     # patch pixels per frame pixel. With the detector's 2x2 pooling one cell is then 1 frame px
     # (4 on the coarse pass at 1360 wide). 1.5 found 2-5 signs fewer than 2 (docs/BENCHMARKS.md)
@@ -64,7 +64,7 @@ class RefineConfig:
 
 
 class FineLook:
-    """Seeds from gated candidates, and the finer look around them: frame + seed boxes -> candidates."""
+    """Seeds from gated candidates, and the closer look around them: frame + seed boxes -> candidates."""
 
     def __init__(self, detector: DetectorConfig | None = None, config: RefineConfig | None = None) -> None:
         self.coarse = detector or DetectorConfig()
@@ -72,7 +72,7 @@ class FineLook:
         self._fine: dict[int, Detector] = {}  # by achromatic window, which follows the frame width
 
     def seeds(self, boxes: np.ndarray, gate: np.ndarray) -> np.ndarray:
-        """The boxes worth a finer look, best-gated first: (K, 4) float32."""
+        """The boxes worth a closer look, best-gated first: (K, 4) float32."""
         c = self.config
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         g = np.asarray(gate, np.float32)

@@ -1,4 +1,4 @@
-"""The finer look: signs the coarse grid merges or frames loosely, the mosaic's mapping back, seeds."""
+"""The closer look: signs the coarse grid merges or frames loosely, the mosaic's mapping back, seeds."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def best(box, dets) -> float:
 
 def test_small_stacked_signs_merged_on_the_coarse_grid_are_framed_apart():
     """Two 17 px rings joined by a red bracket: at 4 frame px a cell the coarse pass frames neither
-    at IoU 0.6; the finer look around the merged blob frames both."""
+    at IoU 0.6; the closer look around the merged blob frames both."""
     img = _background(seed=5)
     top = draw_ring(img, 600, 300, 8)
     cv2.rectangle(img, (592, 307), (608, 311), RED, -1)

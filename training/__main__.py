@@ -135,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="score the configured system with one threshold for every route (as `realtime run "
                         "--min-score`); cross-validation still chooses its own")
     d.add_argument("--no-refine", action="store_true",
-                   help="the detector's own candidates only, without the finer look around the gated ones")
+                   help="the detector's own candidates only, without the closer look around the gated ones")
     d.add_argument("--detections", default=None,
                    help="score this JSON-lines file instead of running the system: the event log of `realtime "
                         "run SCENES --events FILE`, this command's detections.jsonl, or any detector's output")

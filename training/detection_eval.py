@@ -311,7 +311,7 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
 
     ``gates`` and ``verifiers`` map a scene name to the gate and the verifier that score it (those
     of the fold that never saw it); without them the recognizer's own are used. A scene's
-    candidates are the detector's followed by those of the recognizer's finer look (the fifth
+    candidates are the detector's followed by those of the recognizer's closer look (the fifth
     return value: how many are the detector's own), in the order of its gate scores.
     """
     from realtime.preprocess import as_bgr8
