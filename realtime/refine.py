@@ -60,7 +60,7 @@ class RefineConfig:
         if not 1.0 <= self.scale <= 8.0 or min(self.margin, self.wide_margin) < 0 or self.full_width <= 0 \
                 or self.max_seeds < 0 or self.pad < 0 or self.separator < 4 or self.max_area < 0:
             raise ValueError("refine needs 1 <= scale <= 8, margins >= 0, full_width > 0, max_seeds >= 0, "
-                             "pad >= 0 and separator >= 4")
+                             "pad >= 0, separator >= 4 and max_area >= 0")
 
 
 class FineLook:
@@ -155,8 +155,9 @@ class FineLook:
                                     & (centre[:, 1] >= py) & (centre[:, 1] < py + h))
             if not len(inside):
                 continue
-            b = (boxes[inside] - [px, py, px, py]) / up[i] + np.tile(reg[i, :2], 2)
-            b = np.clip(b, np.tile(reg[i, :2], 2), np.tile(reg[i, 2:], 2))  # boxes reaching into the pad
+            origin = np.tile(reg[i, :2], 2)
+            b = np.clip((boxes[inside] - [px, py, px, py]) / up[i] + origin, origin,
+                        np.tile(reg[i, 2:], 2))  # clipped: boxes reaching into the pad
             bw = b[:, 2] - b[:, 0]
             fits = (bw >= lo * side[i]) & (bw <= hi * side[i])
             fits &= np.maximum(bw, b[:, 3] - b[:, 1]) >= self.coarse.min_size  # the detector's own floor
