@@ -201,3 +201,46 @@ def test_render_driveby_cli_writes_video_and_ground_truth(tmp_path, capsys) -> N
     again = tmp_path / "again.jsonl"
     assert main([*args[:3], "--gt", str(again), *args[5:]]) == 0
     assert again.read_text() == gt.read_text()  # deterministic from the seed
+
+
+def test_speed_limit_digits_do_not_use_opencvs_fonts(monkeypatch) -> None:
+    """OpenCV's font engine changed between 5.0 and 5.1 (a rendered 60 was then read as 80): the digits
+    are the renderer's own strokes, so the speed-limit signs are the same whatever OpenCV draws text with."""
+    from training.render import pictograms
+
+    def no_fonts(*args, **kwargs):
+        raise AssertionError("digits drawn with an OpenCV font")
+
+    monkeypatch.setattr(pictograms.cv2, "putText", no_fonts)
+    pictograms._cached_sign.cache_clear()
+    try:
+        for cid in (0, 1, 2, 3, 4, 5, 6, 7, 8):  # the speed limits and the end of 80
+            assert draw_sign(cid, 48)[..., 3].any()
+    finally:
+        pictograms._cached_sign.cache_clear()  # nothing drawn under the patch is kept
+
+
+def test_digit_glyphs_fill_their_box_and_keep_six_and_nine_open() -> None:
+    """Each digit's ink spans its glyph box (a 1 is narrower); a 6 is open at the top right and a 9 at the bottom left,
+    where an 8 is closed (the shapes that tell 60 from 80 on a small sign)."""
+    from training.render import glyphs
+
+    h, weight = 200, 0.11
+    for ch in "0123456789":
+        ink = glyphs.draw(ch, h, weight) > 127
+        ys, xs = np.nonzero(ink)
+        assert ys.max() - ys.min() + 1 == pytest.approx(h, rel=0.04), ch  # a 6's stem ends 3% short
+        width = xs.max() - xs.min() + 1
+        assert width == pytest.approx(glyphs.WIDTH * h, rel=0.1) if ch != "1" else width < glyphs.WIDTH * h, ch
+    pad = max(1, round(weight * h))
+
+    def ink_at(ch: str, y: float, x0: float, x1: float) -> bool:  # any ink on a row, between two widths
+        img = glyphs.draw(ch, h, weight) > 127
+        row = img[pad + int(y * h)]
+        return bool(row[pad + int(x0 * h): pad + int(x1 * h)].any())
+
+    right, left = (glyphs.MID + 0.05, glyphs.WIDTH), (0.0, glyphs.MID - 0.05)
+    assert ink_at("8", 0.25, *right) and not ink_at("6", 0.25, *right)
+    assert ink_at("8", 0.75, *left) and not ink_at("9", 0.75, *left)
+    with pytest.raises(ValueError):
+        glyphs.draw("6a", h, weight)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from realtime.classes import NUM_CLASSES
+from training.render import glyphs
 
 Point = tuple[float, float]
 
@@ -89,6 +90,9 @@ class _Pen:
              weight: float = 0.16, stroke: float | None = None) -> None:
         """Text stretched into a box: condensed digits like the DIN font, legible when small.
 
+        Digits come from the renderer's own strokes (``glyphs``), the same in every OpenCV; other
+        text (stop, the distractor boards) from OpenCV's font.
+
         ``weight`` is the font thickness OpenCV 4 draws with; OpenCV 5 draws its fonts at one
         weight whatever the thickness. ``stroke``, where given, sets the weight on both: twice
         the 75th percentile of the ink's distance to the paper, over the text height, reached by
@@ -96,14 +100,17 @@ class _Pen:
         bolder than the DIN 1451 digits of real signs; at 0.11 the recognizer reads the rendered
         50 km/h sign as 50 at every size (as 80 before; ``pictogram-legibility``).
         """
-        scale, thick = 4.0, max(2, int(round(4.0 * 30 * weight)))
-        font = cv2.FONT_HERSHEY_SIMPLEX
-        text = text.replace("0", "O")  # this OpenCV's fonts slash the zero; no German sign does
-        (tw, th), base = cv2.getTextSize(text, font, scale, thick)
-        pad = thick + 4
-        tmp = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
-        cv2.putText(tmp, text, (pad, pad + th), font, scale, 255, thick, cv2.LINE_AA)
-        tmp = _ink(tmp)
+        if glyphs.drawable(text):  # digits: the project's own strokes, the same in every OpenCV
+            tmp = _ink(glyphs.draw(text, 240, weight if stroke is None else stroke))
+        else:
+            scale, thick = 4.0, max(2, int(round(4.0 * 30 * weight)))
+            font = cv2.FONT_HERSHEY_SIMPLEX
+            text = text.replace("0", "O")  # this OpenCV's fonts slash the zero; no German sign does
+            (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+            pad = thick + 4
+            tmp = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
+            cv2.putText(tmp, text, (pad, pad + th), font, scale, 255, thick, cv2.LINE_AA)
+            tmp = _ink(tmp)
         if stroke is not None:
             dist = cv2.distanceTransform((tmp > 127).astype(np.uint8), cv2.DIST_L2, 3)
             change = int(round(2 * float(np.percentile(dist[dist > 0], 75)) - stroke * tmp.shape[0]))
