@@ -6,6 +6,7 @@ still leaves a complete log up to the last processed frame.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 from pathlib import Path
@@ -88,8 +89,10 @@ class EventWriter:
 class Summary:
     """Frames, speed and the signs seen per class (first and last time), over a whole run.
 
-    Only confirmed detections count as signs. With tracking, a physical sign is one track; for
-    unrelated stills every confirmed detection is its own sign.
+    Only confirmed detections count as signs. With tracking, a physical sign is one track, counted
+    once, under the class it was confirmed as most often (the first such class on a tie): a track
+    whose voted label changed for a few frames is still one sign, and the row of the passing label
+    shows its detections with 0 signs. For unrelated stills every confirmed detection is its own sign.
     """
 
     def __init__(self, names: tuple[str, ...] | list[str] = NAMES) -> None:
@@ -98,7 +101,8 @@ class Summary:
         self.detections = 0
         self.elapsed_s = 0.0
         self.per_class: dict[int, dict] = {}
-        self._tracks: dict[int, set] = {}
+        self._untracked: collections.Counter = collections.Counter()  # class -> confirmed detections
+        self._tracks: dict[int, collections.Counter] = {}  # track id -> class -> confirmed detections
 
     def add(self, frame: int, t: float, detections: list[Detection]) -> None:
         self.frames += 1
@@ -110,26 +114,33 @@ class Summary:
             row = self.per_class.get(cid)
             if row is None:
                 label = self.names[cid] if cid < len(self.names) else ""
-                row = self.per_class[cid] = {"class_id": cid, "label": label, "signs": 0, "detections": 0,
+                row = self.per_class[cid] = {"class_id": cid, "label": label, "detections": 0,
                                              "first_t": t, "last_t": t,
                                              "first_frame": frame, "last_frame": frame}
-                self._tracks[cid] = set()
             row["detections"] += 1
             row["first_t"], row["last_t"] = min(row["first_t"], t), max(row["last_t"], t)
             row["first_frame"] = min(row["first_frame"], frame)
             row["last_frame"] = max(row["last_frame"], frame)
             if d.track_id is None:
-                row["signs"] += 1
-            elif d.track_id not in self._tracks[cid]:
-                self._tracks[cid].add(d.track_id)
-                row["signs"] += 1
+                self._untracked[cid] += 1
+            else:
+                self._tracks.setdefault(d.track_id, collections.Counter())[cid] += 1
+
+    def signs_per_class(self) -> dict[int, int]:
+        """Physical signs per class: each track under its most frequent confirmed class."""
+        signs = collections.Counter(self._untracked)
+        for votes in self._tracks.values():
+            signs[votes.most_common(1)[0][0]] += 1  # most_common keeps first-seen order on ties
+        return dict(signs)
 
     def as_dict(self, extra: dict | None = None) -> dict:
         fps = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        signs = self.signs_per_class()
         out = {"frames": self.frames, "elapsed_s": round(self.elapsed_s, 3), "fps": round(fps, 2),
-               "signs": sum(r["signs"] for r in self.per_class.values()), "detections": self.detections,
-               "classes": [dict(r, first_t=round(r["first_t"], 3), last_t=round(r["last_t"], 3))
-                           for _, r in sorted(self.per_class.items())]}
+               "signs": sum(signs.values()), "detections": self.detections,
+               "classes": [dict(r, signs=signs.get(cid, 0), first_t=round(r["first_t"], 3),
+                                last_t=round(r["last_t"], 3))
+                           for cid, r in sorted(self.per_class.items())]}
         if extra:
             out.update(extra)
         return out

@@ -223,6 +223,24 @@ def test_event_writer_and_summary_units(tmp_path: Path) -> None:
                              "last_t": 1.0, "first_frame": 0, "last_frame": 1}]
 
 
+def test_summary_counts_a_track_once_under_its_most_frequent_class() -> None:
+    """A sign whose voted label passes through another class for a few frames is still one sign (the
+    bundled sample's general caution sign was read as pedestrians for 6 frames, and the summary
+    said 9 signs for 8)."""
+    s = Summary()
+    for f in range(10):
+        cid = 27 if 4 <= f < 7 else 18  # caution, 3 frames of pedestrians, caution again
+        s.add(f, f / 25, [Detection((0, 0, 9, 9), 0.9, cid, track_id=3, confirmed=True),
+                          Detection((20, 0, 29, 9), 0.9, 1, track_id=None, confirmed=True)])
+    r = s.as_dict()
+    assert r["signs"] == 1 + 10 and r["detections"] == 20  # the track, and ten untracked stills
+    rows = {row["class_id"]: row for row in r["classes"]}
+    assert (rows[18]["signs"], rows[18]["detections"], rows[18]["first_frame"], rows[18]["last_frame"]) == (1, 7, 0, 9)
+    assert (rows[27]["signs"], rows[27]["detections"], rows[27]["first_frame"], rows[27]["last_frame"]) == (0, 3, 4, 6)
+    assert rows[1]["signs"] == 10
+    assert " 0 signs" in s.format()
+
+
 class SplitRedBoxes(RedBoxes):
     """The fake, split like the shipped recognizer: ``propose`` (any thread), then ``finish``."""
 
