@@ -203,9 +203,10 @@ def test_render_driveby_cli_writes_video_and_ground_truth(tmp_path, capsys) -> N
     assert again.read_text() == gt.read_text()  # deterministic from the seed
 
 
-def test_speed_limit_digits_do_not_use_opencvs_fonts(monkeypatch) -> None:
-    """OpenCV's font engine changed between 5.0 and 5.1 (a rendered 60 was then read as 80): the digits
-    are the renderer's own strokes, so the speed-limit signs are the same whatever OpenCV draws text with."""
+def test_no_sign_uses_opencvs_fonts(monkeypatch) -> None:
+    """OpenCV's font engine changed between 5.0 and 5.1 (a rendered 60 was then read as 80): digits and
+    the stop sign's letters are the renderer's own strokes, so every sign is the same whatever OpenCV
+    draws text with."""
     from training.render import pictograms
 
     def no_fonts(*args, **kwargs):
@@ -214,7 +215,7 @@ def test_speed_limit_digits_do_not_use_opencvs_fonts(monkeypatch) -> None:
     monkeypatch.setattr(pictograms.cv2, "putText", no_fonts)
     pictograms._cached_sign.cache_clear()
     try:
-        for cid in (0, 1, 2, 3, 4, 5, 6, 7, 8):  # the speed limits and the end of 80
+        for cid in range(NUM_CLASSES):
             assert draw_sign(cid, 48)[..., 3].any()
     finally:
         pictograms._cached_sign.cache_clear()  # nothing drawn under the patch is kept
@@ -243,4 +244,4 @@ def test_digit_glyphs_fill_their_box_and_keep_six_and_nine_open() -> None:
     assert ink_at("8", 0.25, *right) and not ink_at("6", 0.25, *right)
     assert ink_at("8", 0.75, *left) and not ink_at("9", 0.75, *left)
     with pytest.raises(ValueError):
-        glyphs.draw("6a", h, weight)
+        glyphs.draw("6a", h, weight)  # no glyph for "a": the pen falls back to OpenCV's font

@@ -1,12 +1,12 @@
-"""The digits of German signs, drawn from the project's own strokes rather than OpenCV's fonts.
+"""The digits and letters of German signs, drawn from the project's own strokes, not OpenCV's fonts.
 
 OpenCV's font engine changes between releases: 5.1 draws its digits differently from 5.0 (a
 rendered 40 px "60 km/h" sign was then read as 80), so a renderer that used it gave different
 pictures, and different test results, with each OpenCV a user happened to install. These strokes
-are polylines, which OpenCV rasterizes the same way in every release measured (5.0 and 5.1 draw
-every other pictogram bit for bit alike). The shapes follow DIN 1451, the typeface of German
-signs: condensed, an open-topped 6 and 9 (unlike the Hershey 6, which curls into an 8-like loop at
-small sizes), a flat-topped 3 and 5, a 0 with straight sides and no slash.
+are polylines, which OpenCV rasterizes the same way in every release measured: with them, 5.0 and
+5.1 draw all 43 pictograms bit for bit alike. The shapes follow DIN 1451, the typeface of German
+signs: condensed, an open-topped 6 and 9, a flat-topped 3 and 5, a 0 with straight sides and no
+slash. (OpenCV's 6 curls into an 8-like loop at small sizes.)
 
 Each glyph is a list of centre-line paths in a box 1 high and ``WIDTH`` wide (y downwards), inset
 by half the stroke so the ink fills the box.
@@ -53,6 +53,13 @@ GLYPHS: dict[str, list[list[tuple[float, float]]]] = {
                                       180, 250)],
     "7": [[(L, T), (R, T), (0.2, B)]],
     "8": [_bowl(T + 0.195, 0.195 + 0.01), _bowl(_LOW_Y + 0.005, _LOW_R - 0.005)],
+    # the letters of the stop sign (and of the parking look-alike): the renderer's every sign is then
+    # drawn without OpenCV's fonts
+    "S": [_arc(MID, T + (0.5 - T) / 2, RX, (0.5 - T) / 2, -25, -270)
+          + _arc(MID, B - (B - 0.5) / 2, RX, (B - 0.5) / 2, -90, 155)],
+    "T": [[(L - 0.03, T), (R + 0.03, T)], [(MID, T), (MID, B)]],
+    "O": [_bowl(0.5, 0.5 - _IN)],
+    "P": [[(L, B), (L, T), (R - 0.22, T)] + _arc(R - 0.22, T + 0.22, 0.22, 0.22, -90, 90) + [(L, T + 0.44)]],
 }
 GLYPHS["9"] = [[(WIDTH - x, 1 - y) for x, y in path] for path in GLYPHS["6"]]  # 6 turned half round
 

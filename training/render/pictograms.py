@@ -90,8 +90,8 @@ class _Pen:
              weight: float = 0.16, stroke: float | None = None) -> None:
         """Text stretched into a box: condensed digits like the DIN font, legible when small.
 
-        Digits come from the renderer's own strokes (``glyphs``), the same in every OpenCV; other
-        text (stop, the distractor boards) from OpenCV's font.
+        Digits and the letters of stop and parking come from the renderer's own strokes
+        (``glyphs``), the same in every OpenCV; other text (the direction boards) from OpenCV's font.
 
         ``weight`` is the font thickness OpenCV 4 draws with; OpenCV 5 draws its fonts at one
         weight whatever the thickness. ``stroke``, where given, sets the weight on both: twice
@@ -100,7 +100,7 @@ class _Pen:
         bolder than the DIN 1451 digits of real signs; at 0.11 the recognizer reads the rendered
         50 km/h sign as 50 at every size (as 80 before; ``pictogram-legibility``).
         """
-        if glyphs.drawable(text):  # digits: the project's own strokes, the same in every OpenCV
+        if glyphs.drawable(text):  # the project's own strokes, the same in every OpenCV
             tmp = _ink(glyphs.draw(text, 240, weight if stroke is None else stroke))
         else:
             scale, thick = 4.0, max(2, int(round(4.0 * 30 * weight)))
