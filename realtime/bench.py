@@ -20,6 +20,7 @@ import numpy as np
 
 from realtime.pipeline import Recognize, RunOptions, StageTimes, build_recognizer, run
 from realtime.source import open_source
+from realtime.versions import library_versions, one_line
 
 BATCHES = (1, 8, 32)
 STAGES = ("decode", "detect", "gate", "refine", "classify", "recognize", "track", "draw", "encode")
@@ -140,6 +141,7 @@ def bench(spec: str, frames: int = 300, json_path: str | None = None, model: str
                              "pipeline_encoding": encoded["cpu_ms"]},
         "classifier_ms": backend_table(model, backends),
         "cpu_count": _cpus(), "loadavg_1min": round(os.getloadavg()[0], 2),
+        "versions": library_versions(),
     }
     print(format_table(result))
     if out_json is not None:
@@ -153,7 +155,10 @@ def _cpus() -> int:
 
 def format_table(r: dict) -> str:
     size = "x".join(str(v) for v in r["size"]) if r["size"] else "?"
-    lines = [f"{size}, {r['frames']} frames, {r['cpu_count']} CPUs, load average {r['loadavg_1min']}", "",
+    lines = [f"{size}, {r['frames']} frames, {r['cpu_count']} CPUs, load average {r['loadavg_1min']}"]
+    if r.get("versions"):
+        lines.append(one_line(r["versions"]))
+    lines += ["",
              f"{'pass':<28s}{'FPS':>9s}",
              f"{'decode only':<28s}{r['decode_fps']:>9.1f}",
              f"{'pipeline (no encoding)':<28s}{r['fps']:>9.1f}"

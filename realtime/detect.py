@@ -468,7 +468,8 @@ def _bench(argv: list[str] | None = None) -> int:
             wall.append(time.perf_counter() - t0)
     print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 passes: CPU mean "
           f"{np.mean(cpu) * 1e3:.2f} ms, median {np.median(cpu) * 1e3:.2f} ms; wall mean {np.mean(wall) * 1e3:.2f} ms, "
-          f"median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} candidates/frame")
+          f"median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} candidates/frame "
+          f"(OpenCV {cv2.__version__}, NumPy {np.__version__})")
     return 0
 
 

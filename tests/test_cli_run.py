@@ -151,6 +151,9 @@ def test_bench_reports_the_figures(tmp_path: Path) -> None:
     assert report["frames"] == 15 and report["fps"] > 0 and report["fps_encoding"] > 0
     assert {"decode", "recognize", "track", "draw", "encode"} <= set(report["stages_ms"])
     assert "decode only" in r.stdout
+    # the figures say what they were measured with: the OpenCV this process imported, among others
+    assert report["versions"]["opencv"] == cv2.__version__ and f"opencv {cv2.__version__}" in r.stdout
+    assert {"python", "numpy", "tensorflow", "ai-edge-litert"} <= set(report["versions"])
 
 
 def test_classify_command_is_wired() -> None:

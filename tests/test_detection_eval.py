@@ -197,7 +197,7 @@ def test_eval_detection_writes_all_files(gtsdb_dir: Path, tmp_path: Path, monkey
     assert list(out.glob("scene_*.png"))
     report = json.loads((out / "report.json").read_text())
     assert report["scenes"] == 10
-    for key in ("candidates", "configured", "cross_validated", "timing"):
+    for key in ("candidates", "configured", "cross_validated", "timing", "versions"):
         assert key in report
     for cat in ("prohibitory", "danger", "mandatory", "other"):
         assert {"precision", "recall", "ap", "recall_by_size"} <= set(report["configured"]["categories"][cat])

@@ -32,6 +32,7 @@ from realtime.recognize import (
 )
 from realtime.refine import FineLook
 from realtime.types import Detection, iou
+from realtime.versions import library_versions, one_line
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
@@ -523,6 +524,7 @@ def main(args) -> int:
     classified, cands, gate_scores, times, coarse = run_scenes(recognizer, detector, scenes, gates, verifiers)
     own = {n: to_boxes(c[:coarse[n]], True) for n, c in cands.items()}  # the detector's own candidates
     report: dict = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())),
+                    "versions": library_versions(),
                     "detector_config": asdict(detector.config), "timing": _timing(times),
                     "gate": None if recognizer is None or recognizer.gate is None else str(gate_path),
                     "gate_cross_validated": gates is not None, "verifier_cross_validated": verifiers is not None,
@@ -535,6 +537,7 @@ def main(args) -> int:
             sum(len(c) - coarse[n] for n, c in cands.items()) / max(1, len(scenes)), 2)
     print(f"{len(scenes)} scenes, {report['signs']} signs; detector {report['timing']['detector']['mean_ms']:.1f} "
           f"ms/frame mean, {report['candidates']['candidates_per_image']:.1f} candidates/frame")
+    print(one_line(report["versions"]))
     for key, thr in (("candidates", 0.6), ("candidates_iou_0.4", 0.4)):
         rec = report[key]
         print(f"detector recall (any candidate at IoU >= {thr}): " + ", ".join(
