@@ -46,9 +46,9 @@ GLYPHS: dict[str, list[list[tuple[float, float]]]] = {
     "4": [[(0.42, B), (0.42, T), (L - 0.01, 0.68), (R + 0.02, 0.68)]],
     "5": [[(R, T), (L + 0.035, T), (L + 0.02, 0.47)] + _arc(MID, _LOW_Y, RX, _LOW_R, -145, 150)],
     # the stem sweeps up from the bowl's left side in a wide arc that ends short of the top right, a
-    # little under the cap height: the top stays open. (A hooked top like a 0's, or a straight
-    # diagonal, was read as 80 at 32-64 px; so, less surely, was this arc taken to the full height:
-    # the shipped recognizer's reading of ten drafts at six sizes from 24 to 64 px)
+    # little under the cap height: the top stays open. (A hooked top like a 0's was read as 80 at
+    # 32-64 px, a straight diagonal at 40-64; this arc taken to the full height was read right, but
+    # less surely: the shipped recognizer's reading of a dozen drafts at six sizes from 24 to 64 px)
     "6": [_bowl(_LOW_Y, _LOW_R), _arc(MID + 0.2, _LOW_Y, RX + 0.2, (_LOW_Y - T - 0.03) / np.sin(np.radians(70)),
                                       180, 250)],
     "7": [[(L, T), (R, T), (0.2, B)]],
