@@ -210,7 +210,7 @@ def test_no_sign_uses_opencvs_fonts(monkeypatch) -> None:
     from training.render import pictograms
 
     def no_fonts(*args, **kwargs):
-        raise AssertionError("digits drawn with an OpenCV font")
+        raise AssertionError("a sign's text drawn with an OpenCV font")
 
     monkeypatch.setattr(pictograms.cv2, "putText", no_fonts)
     pictograms._cached_sign.cache_clear()

@@ -31,8 +31,9 @@ def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: in
     return list(zip((cx + rx * np.cos(a)).tolist(), (cy + ry * np.sin(a)).tolist()))
 
 
-def _bowl(cy: float, ry: float, a0: float = 0, a1: float = 360) -> list[tuple[float, float]]:
-    return _arc(MID, cy, RX, ry, a0, a1, 40)
+def _bowl(cy: float, ry: float) -> list[tuple[float, float]]:
+    """A closed ellipse the full glyph width wide, centred at height ``cy``."""
+    return _arc(MID, cy, RX, ry, 0, 360, 40)
 
 
 _LOW_Y, _LOW_R = 0.675, B - 0.675  # the lower bowl of 3, 5, 6 and 8

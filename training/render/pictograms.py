@@ -94,7 +94,8 @@ class _Pen:
         (``glyphs``), the same in every OpenCV; other text (the direction boards) from OpenCV's font.
 
         ``weight`` is the font thickness OpenCV 4 draws with; OpenCV 5 draws its fonts at one
-        weight whatever the thickness. ``stroke``, where given, sets the weight on both: twice
+        weight whatever the thickness. For the renderer's own glyphs it is the stroke over the
+        text height. ``stroke``, where given, sets the weight on both: twice
         the 75th percentile of the ink's distance to the paper, over the text height, reached by
         eroding or dilating the drawn text. OpenCV 5's own weight is ~0.16 by this measure,
         bolder than the DIN 1451 digits of real signs; at 0.11 the recognizer reads the rendered
