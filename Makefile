@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo sample train train-gate fit-verifier evaluate eval-detection eval-driveby explore bench clean
+.PHONY: venv test lint demo sample train train-gate train-locator fit-verifier evaluate eval-detection eval-driveby explore bench clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,13 @@ train: $(STAMP)
 train-gate: $(STAMP)
 	$(PY) -m training train-gate --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
 		--out models
+
+# The learned localizer: one per fold of the GTSDB scenes (for eval-detection), then the shipped one (~8 min each)
+train-locator: $(STAMP)
+	for k in 0 1 2 3 4; do $(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt \
+		--data $(DATA)/GTSRB --out models/folds/locator_fold$$k --exclude-fold $$k || exit 1; done
+	$(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --data $(DATA)/GTSRB \
+		--out models/locator
 
 # The verifier reads the recognizer's features: refit it whenever the recognizer or the gate changes.
 fit-verifier: $(STAMP)

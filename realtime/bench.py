@@ -23,7 +23,7 @@ from realtime.source import open_source
 from realtime.versions import library_versions, one_line
 
 BATCHES = (1, 8, 32)
-STAGES = ("decode", "detect", "gate", "refine", "classify", "recognize", "track", "draw", "encode")
+STAGES = ("decode", "detect", "locate", "gate", "refine", "classify", "recognize", "track", "draw", "encode")
 
 
 def decode_pass(spec: str, frames: int) -> tuple[float, float, int, float]:
@@ -94,7 +94,7 @@ def backend_table(model: str | None, backends: list[str], seed: int = 0, gate: s
 
 def bench(spec: str, frames: int = 300, json_path: str | None = None, model: str | None = None,
           backends: list[str] | None = None, factory: str | None = None, recognize: Recognize | None = None,
-          times: StageTimes | None = None, refine: bool = True) -> dict:
+          times: StageTimes | None = None, refine: bool = True, locate: bool = True) -> dict:
     """Run all passes, print a table and return (and optionally write) the figures.
 
     ``recognize`` (with the ``times`` its timed detector/classifier book into) replaces the shipped
@@ -113,7 +113,7 @@ def bench(spec: str, frames: int = 300, json_path: str | None = None, model: str
     print(f"bench: {desc}; {frames} frames a pass", file=sys.stderr, flush=True)
     if recognize is None:
         times = StageTimes()
-        recognize = build_recognizer(model, "litert", factory, times, refine=refine)
+        recognize = build_recognizer(model, "litert", factory, times, refine=refine, locate=locate)
     times = times if times is not None else StageTimes()
     warm = open_source(spec)  # first calls build interpreters and caches: keep them out of the figures
     for i, f in enumerate(warm):

@@ -7,6 +7,7 @@ reference the tests compare against.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ class Classifier:
         self._widths: dict[str, int] = {}  # values per row of each named output (for empty batches)
         self._fn = None
         self._plans: dict[int, tuple[int, ...]] = {}  # rows -> bucket sizes to run them in (after warm_up)
+        # a video loop gates the colour routes' candidates on its worker thread and the learned
+        # localizer's on the main one: a LiteRT interpreter must not run in two threads at once
+        self._lock = threading.Lock()
         if backend == "litert":
             self._check_shapes(self._interpreter(1))
         else:
@@ -214,6 +218,11 @@ class Classifier:
             out = self.keras_model.predict(x, verbose=0) if self.backend == "keras-predict" else self._fn(x)
             return ({k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict)
                     else {"probs": np.asarray(out)})
+        with self._lock:
+            return self._predict_litert(x)
+
+    def _predict_litert(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(x)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
         start = 0
         for b in self._plan(n):

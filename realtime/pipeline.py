@@ -94,13 +94,15 @@ class Timed:
 
 def build_recognizer(model: str | None = None, backend: str = "litert", factory: str | None = None,
                      times: StageTimes | None = None, gate: str | None = None,
-                     min_score: float | None = None, refine: bool = True) -> Recognize:
+                     min_score: float | None = None, refine: bool = True, locate: bool = True) -> Recognize:
     """The shipped recognizer (colour/shape detector, gate, CNN), or ``factory`` = "module:function".
 
     ``gate`` picks a gate model (default: the shipped one; "none" classifies every candidate).
     ``min_score`` replaces the per-route thresholds chosen on GTSDB by one threshold for every
     route (lower: more signs and more false alarms on footage unlike GTSDB's). ``refine`` False
-    skips the closer look around the gated candidates (``realtime.refine``: faster, fewer small signs). A
+    skips the closer look around the gated candidates (``realtime.refine``: faster, fewer small signs);
+    ``locate`` False the learned localizer (``realtime.locate``: faster, fewer signs without a
+    coloured rim; it is also off when ``models/locator.tflite`` is absent). A
     factory is called with ``model=`` and must return a callable ``frame -> list[Detection]``; it
     lets users plug in another detector and lets tests run the CLI without a trained model.
     """
@@ -126,12 +128,16 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
         gate_model.warm_up()
     detector = Detector()
     refine = FineLook(detector.config) if refine else None
+    from realtime.locate import DEFAULT_LOCATOR, Locator
+
+    locator = Locator() if locate and DEFAULT_LOCATOR.is_file() else None
     overrides = {} if min_score is None else {"min_score": float(min_score), "route_min_score": {}}
     if times is None:
-        return Recognizer(detector, classifier, gate=gate_model, refine=refine, **overrides)
+        return Recognizer(detector, classifier, gate=gate_model, refine=refine, locator=locator, **overrides)
     return Recognizer(Timed(detector, times, "detect"), Timed(classifier, times, "classify", "classify_boxes"),
                       gate=None if gate_model is None else Timed(gate_model, times, "gate", "predict_proba"),
-                      refine=None if refine is None else Timed(refine, times, "refine"), **overrides)
+                      refine=None if refine is None else Timed(refine, times, "refine"),
+                      locator=None if locator is None else Timed(locator, times, "locate"), **overrides)
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -457,7 +463,7 @@ def _imwrite(path: Path, img: np.ndarray) -> bool:
 
 
 def _hud_stages(times: StageTimes) -> dict[str, float]:
-    keys = ("decode", "detect", "gate", "refine", "classify", "recognize", "track", "draw", "write")
+    keys = ("decode", "detect", "locate", "gate", "refine", "classify", "recognize", "track", "draw", "write")
     return {k: times.smooth[k] for k in keys if k in times.smooth}
 
 

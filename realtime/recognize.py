@@ -45,7 +45,8 @@ class RecognizerConfig:
     # between the two (docs/DETECTOR.md)
     min_score: float = 0.75
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
-    route_min_score: dict[str, float] = field(default_factory=dict)
+    # (the learned localizer's route: 0.85, the folds' median, 2026-12-02 ~14:30; docs/DETECTOR.md)
+    route_min_score: dict[str, float] = field(default_factory=lambda: {"learned": 0.85})
     consistency: str = "none"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)
@@ -97,7 +98,7 @@ def consistent(det: Detection, class_id: int, mode: str = "shape", shape_min_wid
     """Whether the detector's evidence (colour route, outline) fits the catalogue entry of a class."""
     if not 0 <= class_id < NUM_CLASSES:
         return False  # the background class, or an id the catalogue does not know
-    if mode == "none" or not det.colour:
+    if mode == "none" or not det.colour or det.colour == "learned":  # the learned localizer knows no colour
         return True
     sign = CLASSES[class_id]
     if det.colour == "achromatic":  # the end-of signs, and priority road by its broad white border
@@ -204,8 +205,9 @@ class Recognizer:
     """
 
     def __init__(self, detector, classifier, config: RecognizerConfig | None = None, gate=None,
-                 refine=None, **overrides) -> None:
+                 refine=None, locator=None, **overrides) -> None:
         self.detector = detector
+        self.locator = locator  # a ``realtime.locate.Locator``: learned candidates beside the detector's
         self.classifier = classifier
         self.gate = gate
         self.refine = refine  # a ``realtime.refine.FineLook``, or None for the coarse candidates only
@@ -214,7 +216,7 @@ class Recognizer:
     def classify_all(self, frame: np.ndarray) -> list[Detection]:
         """Every candidate the gate passes, with class, score and refined box, before any rejection."""
         img = as_bgr8(frame)
-        cands, gate = self.propose(img)
+        cands, gate = self.located(img, self.propose(img))
         return self.classify_candidates(img, cands, gate=gate)
 
     def propose(self, img: np.ndarray) -> Proposal:
@@ -224,7 +226,8 @@ class Recognizer:
         Split from ``finish`` so a video loop can propose for the next frame on one core while it
         classifies, tracks and draws this one on the other. The gate belongs here, not in
         ``finish``: the detector alone is the lighter half (~8 of ~30 ms of CPU a frame), and
-        with the gate on this side the halves are closer to even (docs/PIPELINE.md).
+        with the gate on this side the halves are closer to even (docs/PIPELINE.md). The learned
+        localizer runs in ``finish``, for the same reason.
         """
         cands = self.detector(img)
         return self.refined(img, cands, self.gate_scores(img, cands))
@@ -241,8 +244,28 @@ class Recognizer:
             return Proposal(cands, gate)
         return Proposal(list(cands) + extra, np.concatenate([gate, self.gate_scores(img, extra, gate_model)]))
 
+    def located(self, img: np.ndarray, proposal: Proposal, locator=None, gate_model=None) -> Proposal:
+        """The proposal plus the learned localizer's candidates (``locator``, default the recognizer's
+        own), gated by ``gate_model`` (default the recognizer's gate).
+
+        They come after the closer look and seed none of it: as seeds they took seeds and mosaic
+        pixels from the colour routes' candidates, and cross-validated on GTSDB one small blue sign
+        was lost (419 signs found against 420; docs/BENCHMARKS.md). That also lets a video loop run
+        the localizer on the core that classifies, not on the one that proposes.
+        """
+        locator = locator if locator is not None else self.locator
+        if locator is None:
+            return proposal
+        extra = locator(img)
+        if not extra:
+            return proposal
+        return Proposal(list(proposal.candidates) + extra,
+                        np.concatenate([proposal.gate, self.gate_scores(img, extra, gate_model)]))
+
     def finish(self, img: np.ndarray, proposal: Proposal) -> list[Detection]:
-        """The second half: classify what the gate passed, apply the rejection rule."""
+        """The second half: the learned localizer's candidates (``located``), then classify what the
+        gate passed and apply the rejection rule."""
+        proposal = self.located(img, proposal)
         return self.filter(self.classify_candidates(img, proposal.candidates, gate=proposal.gate))
 
     def gate_scores(self, img: np.ndarray, cands: Sequence[Detection], gate=None) -> np.ndarray:

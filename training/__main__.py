@@ -91,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--gtsrb-copies", type=int, default=2, help="augmented copies of each GTSRB image")
     g.add_argument("--seed", type=int, default=0, help="0 is the shipped gates' seed; others measure the spread")
 
+    lo = sub.add_parser("train-locator", help="the learned localizer: GTSRB signs pasted into GTSDB scenes")
+    lo.add_argument("--scenes", required=True, help="GTSDB-style scene images")
+    lo.add_argument("--gt", required=True, help="their gt.txt")
+    lo.add_argument("--data", required=True, help="GTSRB training set (the signs to paste)")
+    lo.add_argument("--out", required=True, help="model path without suffix (writes .keras, .tflite, .json)")
+    lo.add_argument("--exclude-fold", type=int, default=None, help="leave out the scenes of this fold (0-4)")
+    lo.add_argument("--crops", type=int, default=12000)
+    lo.add_argument("--epochs", type=int, default=12)
+    lo.add_argument("--lr", type=float, default=3e-3)
+    lo.add_argument("--seed", type=int, default=0)
+    lo.add_argument("--quantize", choices=("none", "dynamic"), default="none")
+
     v2 = sub.add_parser("fit-verifier", help="the sign-or-clutter head on the recognizer's features, per fold and "
                         "for users, written into the recognizer's card")
     v2.add_argument("--scenes", required=True)
@@ -106,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default=None)
     r.add_argument("--min-score", type=unit_float, default=None, help="as `realtime run --min-score`")
     r.add_argument("--no-refine", action="store_true", help="as `realtime run --no-refine`")
+    r.add_argument("--no-locate", action="store_true", help="as `realtime run --no-locate`")
     r.add_argument("--events", default=None, help="keep the run's event log here")
     r.add_argument("--json", default=None)
 
@@ -134,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--min-score", type=unit_float, default=None,
                    help="score the configured system with one threshold for every route (as `realtime run "
                         "--min-score`); cross-validation still chooses its own")
+    d.add_argument("--no-locate", action="store_true",
+                   help="without the learned localizer (realtime/locate.py): the colour routes' candidates only")
     d.add_argument("--no-refine", action="store_true",
                    help="the detector's own candidates only, without the closer look around the gated ones")
     d.add_argument("--detections", default=None,
@@ -189,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             from training.gate import main as gate_main
 
             return gate_main(args)
+        elif args.cmd == "train-locator":
+            from training.locator import main as locator_main
+
+            return locator_main(args)
         elif args.cmd == "fit-verifier":
             from training.verifier import main as verifier_main
 

@@ -22,6 +22,7 @@ from realtime.classes import CATEGORIES, NAMES, category_of
 from realtime.detect import Detector
 from realtime.recognize import (
     CONSISTENCY,
+    Proposal,
     Recognizer,
     RecognizerConfig,
     consistent,
@@ -154,7 +155,7 @@ def choose_thresholds(ranked: _Ranked) -> tuple[float, dict[str, float], float]:
     common = max(THRESHOLDS, key=lambda t: (ranked.f1({}, t), -t))
     per: dict[str, float] = {}
     best = ranked.f1(per, common)
-    for route in ROUTES:
+    for route in (*ROUTES, "learned"):
         if not np.any(ranked.routes == route):
             continue
         for t in THRESHOLDS:
@@ -307,13 +308,15 @@ def draw_scene(image: np.ndarray, dets: Sequence[Detection], gt: ImageBoxes | No
 
 # -- the command --------------------------------------------------------------------------------
 def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequence[Path],
-               gates: Mapping[str, object] | None = None, verifiers: Mapping[str, object] | None = None):
+               gates: Mapping[str, object] | None = None, verifiers: Mapping[str, object] | None = None,
+               locators: Mapping[str, object] | None = None):
     """Classified candidates (or bare candidates without a model) per scene, and stage timings in ms.
 
-    ``gates`` and ``verifiers`` map a scene name to the gate and the verifier that score it (those
-    of the fold that never saw it); without them the recognizer's own are used. A scene's
-    candidates are the detector's followed by those of the recognizer's closer look (the fifth
-    return value: how many are the detector's own), in the order of its gate scores.
+    ``gates``, ``verifiers`` and ``locators`` map a scene name to the gate, the verifier and the
+    learned localizer that score it (those of the fold that never saw it); without them the
+    recognizer's own are used. A scene's candidates are the detector's (the fifth return value: how
+    many), then those of the recognizer's closer look, then the localizer's (route "learned"), in
+    the order of its gate scores: as ``Recognizer.propose`` and ``finish`` make them.
     """
     from realtime.preprocess import as_bgr8
 
@@ -321,14 +324,14 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
     cands: dict[str, list[Detection]] = {}
     coarse: dict[str, int] = {}
     gate_scores: dict[str, np.ndarray] = {}
-    times = {"detector": [], "gate": [], "refine": [], "classifier": [], "total": []}
+    times = {"detector": [], "locator": [], "gate": [], "refine": [], "classifier": [], "total": []}
     for path in scenes:
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise ValueError(f"cannot read image {path}")
         t0 = time.perf_counter()
         c = detector(img)
-        t1 = t2 = t3 = time.perf_counter()
+        t1 = t2 = t3 = tl = time.perf_counter()
         coarse[path.name] = len(c)
         if recognizer is not None:
             img = as_bgr8(img)
@@ -336,13 +339,15 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
             g = recognizer.gate_scores(img, c, gate)
             t2 = time.perf_counter()
             c, g = recognizer.refined(img, c, g, gate)
-            gate_scores[path.name] = g
             t3 = time.perf_counter()
+            c, g = recognizer.located(img, Proposal(c, g), (locators or {}).get(path.name), gate)
+            gate_scores[path.name] = g
+            tl = time.perf_counter()
             classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
                                                                    verifier=(verifiers or {}).get(path.name))
         cands[path.name] = c
         t4 = time.perf_counter()
-        for key, ms in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+        for key, ms in zip(times, (t1 - t0, tl - t3, t2 - t1, t3 - t2, t4 - tl, t4 - t0)):
             times[key].append(ms * 1e3)
     return classified, cands, gate_scores, times, coarse
 
@@ -481,11 +486,30 @@ def score_file(path: Path, scenes: Sequence[Path], gts_all: Mapping[str, ImageBo
     return 0
 
 
+def fold_locators(model: Path, names: Sequence[str], k: int = FOLDS) -> dict[str, object] | None:
+    """Scene -> the learned localizer trained without that scene's fold, from ``folds/`` beside
+    ``model`` (None if any is absent)."""
+    from realtime.locate import Locator
+
+    folds = fold_of(list(names), k)
+    locs = {}
+    for f in range(k):
+        path = model.parent / "folds" / f"{model.stem}_fold{f}.tflite"
+        if not path.is_file():
+            return None
+        loc = Locator(path)
+        if loc.card.get("training", {}).get("fold") != f or loc.card.get("training", {}).get("folds") != k:
+            raise ValueError(f"{path} was not trained for fold {f} of {k}")
+        locs[f] = loc
+    return {n: locs[f] for n, f in folds.items()}
+
+
 def main(args) -> int:
     """Run the system over ``args.scenes``, score it against ``args.gt``, write everything to ``args.out``."""
     import cv2 as _cv2
 
     from realtime.classifier import DEFAULT_MODEL, Classifier, resolve_gate
+    from realtime.locate import DEFAULT_LOCATOR, Locator
 
     _cv2.setNumThreads(1)  # the detector is meant for one core; time it that way
     out = Path(args.out)
@@ -499,7 +523,7 @@ def main(args) -> int:
     detector = Detector()
     model = getattr(args, "model", None)
     recognizer = None
-    gates = verifiers = None
+    gates = verifiers = locators = None
     gate_path = resolve_gate(getattr(args, "gate", None))
     if model is not None or Path(DEFAULT_MODEL).is_file():
         gate = Classifier(gate_path) if gate_path is not None else None
@@ -508,6 +532,12 @@ def main(args) -> int:
         recognizer = Recognizer(detector, Classifier(model), gate=gate, box_scale=(1.0, 1.0),
                                 refine=None if getattr(args, "no_refine", False) else FineLook(detector.config),
                                 gate_min=min(GATE_GRID[0], RecognizerConfig().gate_min))
+        if not getattr(args, "no_locate", False) and DEFAULT_LOCATOR.is_file():
+            recognizer.locator = Locator(DEFAULT_LOCATOR)
+            locators = fold_locators(DEFAULT_LOCATOR, [p.name for p in scenes])
+            if locators is None:
+                print(f"note: no fold localizers in {DEFAULT_LOCATOR.parent / 'folds'}: the shipped one saw these "
+                      "scenes, so the figures below are optimistic")
         gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
         verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])
         if getattr(recognizer.classifier, "verifier", None) is not None and verifiers is None:
@@ -521,26 +551,35 @@ def main(args) -> int:
     else:
         print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
 
-    classified, cands, gate_scores, times, coarse = run_scenes(recognizer, detector, scenes, gates, verifiers)
-    own = {n: to_boxes(c[:coarse[n]], True) for n, c in cands.items()}  # the detector's own candidates
+    classified, cands, gate_scores, times, coarse = run_scenes(recognizer, detector, scenes, gates, verifiers,
+                                                               locators)
+    # stage 1's own candidates: the detector's and the learned localizer's (the closer look's are not)
+    own = {n: to_boxes(c[:coarse[n]] + [d for d in c[coarse[n]:] if d.colour == "learned"], True)
+           for n, c in cands.items()}
+    colour = {n: to_boxes(c[:coarse[n]], True) for n, c in cands.items()}
     report: dict = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())),
                     "versions": library_versions(),
                     "detector_config": asdict(detector.config), "timing": _timing(times),
                     "gate": None if recognizer is None or recognizer.gate is None else str(gate_path),
                     "gate_cross_validated": gates is not None, "verifier_cross_validated": verifiers is not None,
+                    "locator": None if getattr(recognizer, "locator", None) is None else str(DEFAULT_LOCATOR),
+                    "locator_cross_validated": locators is not None,
                     "candidates": candidate_recall(own, gts),
                     # the box head re-frames loosely framed candidates: IoU 0.4 is about its reach
-                    "candidates_iou_0.4": candidate_recall(own, gts, threshold=0.4)}
+                    "candidates_iou_0.4": candidate_recall(own, gts, threshold=0.4),
+                    "candidates_colour_routes": candidate_recall(colour, gts)}
     if recognizer is not None and recognizer.refine is not None:
         report["refine_config"] = asdict(recognizer.refine.config)
         report["refined_candidates_per_scene"] = round(
-            sum(len(c) - coarse[n] for n, c in cands.items()) / max(1, len(scenes)), 2)
+            sum(sum(d.colour != "learned" for d in c[coarse[n]:]) for n, c in cands.items()) / max(1, len(scenes)), 2)
     print(f"{len(scenes)} scenes, {report['signs']} signs; detector {report['timing']['detector']['mean_ms']:.1f} "
-          f"ms/frame mean, {report['candidates']['candidates_per_image']:.1f} candidates/frame")
+          f"ms/frame mean, localizer {report['timing']['locator']['mean_ms']:.1f}; "
+          f"{report['candidates']['candidates_per_image']:.1f} candidates/frame")
     print(one_line(report["versions"]))
-    for key, thr in (("candidates", 0.6), ("candidates_iou_0.4", 0.4)):
+    for key, thr, who in (("candidates", 0.6, "stage 1"), ("candidates_iou_0.4", 0.4, "stage 1"),
+                          ("candidates_colour_routes", 0.6, "colour routes")):
         rec = report[key]
-        print(f"detector recall (any candidate at IoU >= {thr}): " + ", ".join(
+        print(f"{who} recall (any candidate at IoU >= {thr}): " + ", ".join(
             f"{c} {rec[c]['recall']:.3f}" for c in (*CATEGORIES, "all") if rec[c]["recall"] is not None))
     if recognizer is None:
         (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")

@@ -65,7 +65,7 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
 
 
 def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, min_score: float | None = None,
-                  events: str | Path | None = None, refine: bool = True) -> dict:
+                  events: str | Path | None = None, refine: bool = True, locate: bool = True) -> dict:
     """Run the system (the shipped one unless ``model``) over ``video`` headless, then score its events
     against the renderer's ground truth ``gt`` (``score_tracks``); ``events`` keeps the run's log."""
     from realtime.pipeline import RunOptions, build_recognizer, run
@@ -73,7 +73,7 @@ def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, m
 
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(events) if events else Path(tmp) / "events.jsonl"
-        run(open_source(video), build_recognizer(model, min_score=min_score, refine=refine),
+        run(open_source(video), build_recognizer(model, min_score=min_score, refine=refine, locate=locate),
             RunOptions(events=log, display=False, progress=False, quiet=True))
         return score_tracks(read_jsonl(log), read_jsonl(gt))
 
@@ -81,7 +81,7 @@ def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, m
 def main(args) -> int:
     """Run the shipped system over ``args.video`` (no display), then score its events against ``args.gt``."""
     r = run_and_score(args.video, args.gt, args.model, getattr(args, "min_score", None), args.events,
-                      refine=not getattr(args, "no_refine", False))
+                      refine=not getattr(args, "no_refine", False), locate=not getattr(args, "no_locate", False))
     print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
           f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}")
     if r["missed"]:

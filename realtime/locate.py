@@ -1,0 +1,132 @@
+"""Stage 1c: a small learned localizer that proposes signs by their look, not their rim's colour.
+
+The colour routes (``realtime.detect``) miss the signs whose rim has no usable colour: a danger
+sign in fog, at dusk or at night, an orange rim the hue of the foliage behind it, a gapped rim
+that merges with a red roof. At their annotated boxes the recognizer reads these signs right; what
+is missing is a candidate. This net looks at the whole frame, reduced to the detector's work size
+(about 680 px wide), and marks where sign centres are: a CenterNet-style heat map on a grid of 4
+work pixels, with each cell's sign width, height and sub-cell offset. Its peaks become candidates
+that join the colour routes' for the gate and the recognizer, which decide what is a sign.
+
+The net is ~14k parameters, fully convolutional, and runs through LiteRT on a fixed letterboxed
+input (the model file fixes its size; a frame is reduced to fit and padded). Training is
+``python -m training train-locator`` (training/locator.py); the model card carries the input size,
+the grid and the decoding settings.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.card import ModelError
+from realtime.preprocess import as_bgr8
+from realtime.types import Detection
+
+DEFAULT_LOCATOR = Path(__file__).resolve().parent.parent / "models" / "locator.tflite"
+
+
+@dataclass(frozen=True)
+class LocatorConfig:
+    """How heat-map peaks become candidates."""
+
+    min_heat: float = 0.1  # a peak's heat (sigmoid) must reach this ...
+    max_candidates: int = 12  # ... and the best this many peaks a frame are kept
+    min_size: float = 14.0  # frame px, the detector's floor
+    max_size: float = 250.0
+
+
+def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
+    """The frame reduced (never enlarged) to fit ``width`` x ``height``, padded right and below with
+    black; and the scale applied (input px per frame px)."""
+    H, W = frame.shape[:2]
+    scale = min(1.0, width / W, height / H)
+    small = frame if scale == 1.0 else cv2.resize(
+        frame, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
+    h, w = small.shape[:2]
+    out = np.zeros((height, width, 3), np.uint8)
+    out[:min(h, height), :min(w, width)] = small[:height, :width]
+    return out, scale
+
+
+def decode(out: np.ndarray, stride: int, config: LocatorConfig, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (frame px, (N, 4)) and heats of the map's peaks, best first.
+
+    ``out`` is the net's (H, W, 5) output: heat logit, log width, log height (input px), and the
+    centre's offset within its cell (x, y, in cells). A peak is a cell whose heat is the highest of
+    its 3x3 neighbourhood.
+    """
+    logit = np.ascontiguousarray(out[..., 0], np.float32)
+    peak = (logit >= cv2.dilate(logit, np.ones((3, 3), np.uint8))) & (logit >= _logit(config.min_heat))
+    ys, xs = np.nonzero(peak)
+    if not len(ys):
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    order = np.argsort(-logit[ys, xs], kind="stable")[: max(0, config.max_candidates * 2)]
+    ys, xs = ys[order], xs[order]
+    cell = out[ys, xs]
+    w, h = np.exp(np.clip(cell[:, 1:3], -1.0, 7.0)).T
+    cx, cy = (xs + cell[:, 3]) * stride, (ys + cell[:, 4]) * stride
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1) / scale
+    heat = 1.0 / (1.0 + np.exp(-cell[:, 0]))
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    ok = np.flatnonzero((side >= config.min_size) & (side <= config.max_size))[: config.max_candidates]
+    return boxes[ok].astype(np.float32), heat[ok].astype(np.float32)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+class Locator:
+    """Frame in, learned sign candidates out (``colour`` "learned", ``candidate_score`` the heat)."""
+
+    def __init__(self, model: Path | str | None = None, config: LocatorConfig | None = None, threads: int = 1) -> None:
+        self.path = Path(model) if model is not None else DEFAULT_LOCATOR
+        if not self.path.is_file():
+            raise ModelError(f"locator model not found: {self.path}")
+        card = self.path.with_suffix(".json")
+        try:
+            self.card = json.loads(card.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the locator's card {card}: {exc}") from None
+        loc = self.card.get("locator") if isinstance(self.card, dict) else None
+        if not loc:
+            raise ModelError(f"{self.path}: its card describes no locator (is it a recognizer or a gate?)")
+        self.width, self.height = int(loc["input_width"]), int(loc["input_height"])
+        self.stride = int(loc["stride"])
+        self.config = config or LocatorConfig(**loc.get("decode", {}))
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self._it = Interpreter(model_path=str(self.path), num_threads=threads)
+            self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load LiteRT model {self.path}: {exc}") from None
+        self._in = self._it.get_input_details()[0]
+        self._out = self._it.get_output_details()[0]["index"]
+        self._lock = threading.Lock()  # one interpreter: one call at a time
+        if tuple(self._in["shape"][1:]) != (self.height, self.width, 3):
+            raise ModelError(f"{self.path}: input {tuple(self._in['shape'])} does not match its card "
+                             f"({self.height}x{self.width})")
+
+    def heat_map(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """The net's raw (H, W, 5) output for a frame, and the letterbox scale."""
+        img, scale = letterbox(as_bgr8(frame), self.width, self.height)
+        with self._lock:
+            self._it.set_tensor(self._in["index"], img[None].astype(np.float32))
+            self._it.invoke()
+            return self._it.get_tensor(self._out)[0], scale
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        H, W = frame.shape[:2]
+        out, scale = self.heat_map(frame)
+        boxes, heat = decode(out, self.stride, self.config, scale)
+        boxes = np.clip(boxes, 0, [W, H, W, H])
+        return [Detection(box=tuple(b), colour="learned", candidate_score=float(s))
+                for b, s in zip(boxes.tolist(), heat.tolist()) if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]

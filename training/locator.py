@@ -1,0 +1,295 @@
+"""Train the learned localizer (realtime/locate.py): GTSRB signs pasted into GTSDB scenes.
+
+GTSDB's training scenes hold too few signs to learn a localizer from (79 danger signs in all),
+and rendered pictograms do not look like fog or night. GTSRB does: 39,209 photographs of real
+signs in every light. So each training crop is a piece of a GTSDB scene (at the detector's work
+scale) with its own annotated signs, into which GTSRB signs are pasted, cut out along their
+outline (triangle, circle, octagon, diamond) inside their annotated box, at the sizes GTSDB's
+signs have, and shaded like the light around them. The scenes' unmarked signs (parking,
+crossings, direction boards) and all their clutter are what the net learns to leave alone.
+
+Cross-validation: ``--exclude-fold k`` trains without the scenes of GTSDB fold k (the folds of
+``eval-detection``), as a gate fold is; the scenes it saw are listed in the card.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.classes import CLASSES
+from realtime.locate import LocatorConfig, decode, letterbox
+from realtime.types import iou_matrix
+
+STRIDE = 4
+INPUT = (688, 400)  # letterboxed width, height: 1360x800 at 0.5, padded to a multiple of 16
+WORK_SCALE = 0.5  # GTSDB scenes are read at the input's scale
+
+
+# -- outlines -------------------------------------------------------------------------------------
+def outline(shape: str, w: float, h: float) -> np.ndarray:
+    """The sign's outline in its box (w x h px) as a polygon (N, 2)."""
+    if shape == "triangle":
+        return np.array([[w / 2, 0], [w, h], [0, h]], np.float32)
+    if shape == "inverted_triangle":
+        return np.array([[0, 0], [w, 0], [w / 2, h]], np.float32)
+    if shape == "diamond":
+        return np.array([[w / 2, 0], [w, h / 2], [w / 2, h], [0, h / 2]], np.float32)
+    n = 8 if shape == "octagon" else 32
+    a = np.arange(n) * 2 * np.pi / n + (np.pi / 8 if n == 8 else 0)
+    return np.stack([w / 2 + w / 2 * np.cos(a), h / 2 + h / 2 * np.sin(a)], axis=1).astype(np.float32)
+
+
+def _alpha(shape: str, w: int, h: int) -> np.ndarray:
+    """An anti-aliased mask of the outline, float32 0..1, drawn at 4x and reduced."""
+    k = 4
+    m = np.zeros((h * k, w * k), np.uint8)
+    cv2.fillPoly(m, [np.round(outline(shape, w * k - 1, h * k - 1)).astype(np.int32)], 255)
+    return cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+# -- synthesis --------------------------------------------------------------------------------------
+class Scenes:
+    """GTSDB scenes at the work scale, with their boxes there."""
+
+    def __init__(self, scenes: list[Path], gts: dict) -> None:
+        self.images, self.boxes = [], []
+        for p in scenes:
+            img = cv2.imread(str(p))
+            if img is None:
+                continue
+            self.images.append(cv2.resize(img, None, fx=WORK_SCALE, fy=WORK_SCALE, interpolation=cv2.INTER_AREA))
+            g = gts.get(p.name)
+            boxes = np.asarray(g.boxes if g else [], np.float32).reshape(-1, 4)
+            self.boxes.append(boxes * WORK_SCALE)
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Light of the whole crop: gain, gamma, haze, per-channel cast, noise, blur."""
+    x = img.astype(np.float32) / 255.0
+    x = x ** rng.uniform(0.7, 1.5)
+    x = x * rng.uniform(0.35, 1.3) * rng.uniform(0.85, 1.15, 3)
+    if rng.random() < 0.2:  # haze: toward a light grey
+        a = rng.uniform(0.2, 0.6)
+        x = x * (1 - a) + a * rng.uniform(0.5, 0.9)
+    x = np.clip(x * 255 + rng.normal(0, rng.uniform(0, 6), x.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.25:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 1.1))
+    return x
+
+
+def _paste(crop: np.ndarray, sign: np.ndarray, roi: np.ndarray, shape: str, box: np.ndarray,
+           rng: np.random.Generator) -> None:
+    """Paste the GTSRB image's sign (its ``roi``) into ``box`` of ``crop``, cut along its outline and
+    shaded toward the light around it."""
+    x1, y1, x2, y2 = np.round(box).astype(int)
+    w, h = x2 - x1, y2 - y1
+    if w < 3 or h < 3:
+        return
+    r = roi
+    # the ROI's pixels, resampled straight into the box
+    src = np.float32([[r[0], r[1]], [r[2], r[1]], [r[0], r[3]]])
+    dst = np.float32([[0, 0], [w, 0], [0, h]])
+    patch = cv2.warpAffine(sign, cv2.getAffineTransform(src, dst), (w, h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    region = crop[y1:y2, x1:x2].astype(np.float32)
+    bg = region.reshape(-1, 3).mean(axis=0)
+    # the sign takes part of its surroundings' light: dusk, shade, a cast, fog
+    patch = patch * rng.uniform(0.5, 1.15) * rng.uniform(0.9, 1.1, 3)
+    a = rng.uniform(0.0, 0.45)
+    patch = patch * (1 - a) + a * bg
+    alpha = _alpha(shape, w, h)[..., None]
+    crop[y1:y2, x1:x2] = np.clip(region * (1 - alpha) + patch * alpha, 0, 255).astype(np.uint8)
+
+
+def synthesize(scenes: Scenes, gtsrb, n: int, size: int = 160, seed: int = 0,
+               danger_share: float = 0.5) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``n`` crops (``size`` px square, uint8 BGR) of scenes with GTSRB signs pasted, and each crop's
+    sign boxes (its real ones and the pasted)."""
+    rng = np.random.default_rng(seed)
+    labels = gtsrb.labels
+    shapes = np.array([CLASSES[int(c)].shape for c in labels])
+    danger = np.flatnonzero(shapes == "triangle")
+    other = np.flatnonzero(shapes != "triangle")
+    X = np.zeros((n, size, size, 3), np.uint8)
+    Y: list[np.ndarray] = []
+    for i in range(n):
+        s = int(rng.integers(len(scenes.images)))
+        img, real = scenes.images[s], scenes.boxes[s]
+        H, W = img.shape[:2]
+        if len(real) and rng.random() < 0.5:  # around one of its own signs
+            b = real[rng.integers(len(real))]
+            cx, cy = rng.uniform(b[0], b[2]), rng.uniform(b[1], b[3])
+            x0 = int(np.clip(cx - rng.uniform(0.1, 0.9) * size, 0, W - size))
+            y0 = int(np.clip(cy - rng.uniform(0.1, 0.9) * size, 0, H - size))
+        else:
+            x0, y0 = int(rng.integers(0, W - size + 1)), int(rng.integers(0, H - size + 1))
+        crop = img[y0:y0 + size, x0:x0 + size].copy()
+        boxes = real - [x0, y0, x0, y0]
+        inside = boxes.copy()
+        inside[:, :2] = np.maximum(inside[:, :2], 0)
+        inside[:, 2:] = np.minimum(inside[:, 2:], size)
+        area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
+        boxes = inside[area(inside) >= 0.6 * np.maximum(area(boxes), 1e-6)]
+        for _ in range(int(rng.choice([0, 1, 1, 2, 2, 3]))):
+            k = int(rng.choice(danger) if rng.random() < danger_share else rng.choice(other))
+            w = float(np.exp(rng.uniform(np.log(8), np.log(64))))
+            h = w * rng.uniform(0.88, 1.1)
+            bx, by = rng.uniform(0, size - w), rng.uniform(0, size - h)
+            new = np.array([[bx, by, bx + w, by + h]], np.float32)
+            if len(boxes) and iou_matrix(new, boxes).max() > 0.0:
+                continue
+            _paste(crop, gtsrb.images[k], gtsrb.rois[k], CLASSES[int(labels[k])].shape, new[0], rng)
+            boxes = np.concatenate([boxes, np.round(new)])
+        crop = _photometric(crop, rng)
+        if rng.random() < 0.5:  # the localizer ignores the sign's class: mirror images are signs too
+            crop = crop[:, ::-1].copy()
+            boxes = np.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], axis=1)
+        X[i] = crop
+        Y.append(boxes.astype(np.float32).reshape(-1, 4))
+    return X, Y
+
+
+def targets(boxes: list[np.ndarray], size: int, stride: int = STRIDE) -> np.ndarray:
+    """Per crop a (size/stride, size/stride, 6) target: Gaussian heat, log w, log h, offset x, y,
+    and 1 at the centre cells (where the box values count)."""
+    g = size // stride
+    T = np.zeros((len(boxes), g, g, 6), np.float32)
+    yy, xx = np.mgrid[0:g, 0:g].astype(np.float32)
+    for i, bs in enumerate(boxes):
+        for x1, y1, x2, y2 in bs:
+            w, h = x2 - x1, y2 - y1
+            if w < 2 or h < 2:
+                continue
+            cx, cy = (x1 + x2) / 2 / stride, (y1 + y2) / 2 / stride
+            ix, iy = min(int(cx), g - 1), min(int(cy), g - 1)
+            sigma = max(0.6, w / stride / 6)
+            heat = np.exp(-((xx - ix) ** 2 + (yy - iy) ** 2) / (2 * sigma ** 2))
+            T[i, :, :, 0] = np.maximum(T[i, :, :, 0], heat)
+            T[i, iy, ix, 0] = 1.0
+            T[i, iy, ix, 1:6] = [np.log(w), np.log(h), cx - ix, cy - iy, 1.0]
+    return T
+
+
+# -- the net --------------------------------------------------------------------------------------------
+def build(widths: tuple[int, ...] = (8, 16, 24, 32, 48)):
+    """A fully convolutional encoder to a 1/16 grid and back to 1/4, with skips: ~14k parameters."""
+    import keras
+    from keras import layers as L
+
+    def sep(x, c, s=1):
+        x = L.SeparableConv2D(c, 3, strides=s, padding="same", use_bias=False)(x)
+        return L.ReLU()(L.BatchNormalization()(x))
+
+    inp = keras.Input((None, None, 3))
+    x = L.Rescaling(1 / 255.0)(inp)
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False)(x)))
+    x = sep(x, widths[1], 2)
+    f4 = sep(x, widths[2])
+    x = sep(f4, widths[3], 2)
+    f8 = sep(x, widths[3])
+    x = sep(f8, widths[4], 2)
+    x = sep(x, widths[4])
+    x = sep(L.Concatenate()([L.UpSampling2D(2)(x), f8]), widths[3])
+    x = sep(L.Concatenate()([L.UpSampling2D(2)(x), f4]), widths[2])
+    out = L.Conv2D(5, 1, bias_initializer=keras.initializers.Constant([-4.0, 3.0, 3.0, 0.5, 0.5]))(x)
+    return keras.Model(inp, out)
+
+
+def loss(y_true, y_pred):
+    """CenterNet's focal loss on the heat, L1 on size (x0.5) and offset at the centre cells."""
+    from keras import ops
+
+    t, logit = y_true[..., 0], y_pred[..., 0]
+    p = ops.clip(ops.sigmoid(logit), 1e-4, 1 - 1e-4)
+    pos = ops.cast(ops.equal(t, 1.0), "float32")
+    n = ops.maximum(ops.sum(pos), 1.0)
+    focal = -ops.sum(pos * (1 - p) ** 2 * ops.log(p) + (1 - pos) * (1 - t) ** 4 * p ** 2 * ops.log(1 - p)) / n
+    m = y_true[..., 5]
+    size = ops.sum(m[..., None] * ops.abs(y_true[..., 1:3] - y_pred[..., 1:3])) / n
+    off = ops.sum(m[..., None] * ops.abs(y_true[..., 3:5] - y_pred[..., 3:5])) / n
+    return focal + 0.5 * size + off
+
+
+# -- evaluation on whole scenes ---------------------------------------------------------------------------
+def scene_recall(net, scenes: list[Path], gts: dict, config: LocatorConfig | None = None) -> dict:
+    """Candidate recall (IoU >= 0.6 and 0.4) by category on whole scenes, through the Keras net."""
+    from training.detmetrics import CATEGORIES, category_of
+
+    config = config or LocatorConfig()
+    hits = {c: [0, 0, 0] for c in (*CATEGORIES, "all")}
+    count = 0
+    for p in scenes:
+        img, scale = letterbox(cv2.imread(str(p)), *INPUT)
+        out = np.asarray(net(img[None].astype(np.float32), training=False))[0]
+        boxes, _ = decode(out, STRIDE, config, scale)
+        count += len(boxes)
+        g = gts.get(p.name)
+        if g is None:
+            continue
+        u = iou_matrix(np.asarray(g.boxes, np.float32).reshape(-1, 4), boxes) if len(boxes) else None
+        for j, c in enumerate(g.classes):
+            best = 0.0 if u is None else float(u[j].max())
+            for cat in (category_of(int(c)), "all"):
+                hits[cat][0] += 1
+                hits[cat][1] += best >= 0.6
+                hits[cat][2] += best >= 0.4
+    return {"candidates_per_scene": round(count / max(1, len(scenes)), 2),
+            **{c: {"signs": s, "recall": round(a / max(1, s), 3), "recall_iou_0.4": round(b / max(1, s), 3)}
+               for c, (s, a, b) in hits.items()}}
+
+
+def main(args) -> int:
+    import keras
+
+    from realtime.card import sha256
+    from training import datasets
+    from training.detection_eval import fold_of, list_scenes, read_gt
+    from training.train import export_tflite
+
+    t0 = time.time()
+    keras.utils.set_random_seed(args.seed)
+    all_scenes = list_scenes(args.scenes)
+    gts = read_gt(args.gt)
+    folds = fold_of([p.name for p in all_scenes])
+    k = args.exclude_fold
+    train_scenes = [p for p in all_scenes if k is None or folds[p.name] != k]
+    held = [p for p in all_scenes if k is not None and folds[p.name] == k]
+    gtsrb = datasets.load(args.data)
+    scenes = Scenes(train_scenes, gts)
+    print(f"{len(scenes.images)} scenes, {len(gtsrb)} GTSRB signs to paste; synthesizing {args.crops} crops")
+    X, B = synthesize(scenes, gtsrb, args.crops, seed=args.seed)
+    Y = targets(B, X.shape[1])
+    Xv, Bv = synthesize(scenes, gtsrb, max(200, args.crops // 20), seed=args.seed + 1)
+    Yv = targets(Bv, Xv.shape[1])
+    print(f"synthesized in {time.time() - t0:.0f} s; {np.mean([len(b) for b in B]):.2f} signs a crop")
+    net = build()
+    net.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss)
+    sched = keras.callbacks.LearningRateScheduler(
+        lambda e, lr: args.lr * (0.5 * (1 + np.cos(np.pi * e / args.epochs))))
+    net.fit(X, Y, batch_size=32, epochs=args.epochs, validation_data=(Xv, Yv), callbacks=[sched], verbose=2)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    keras_path = out.with_suffix(".keras")
+    net.save(keras_path)
+    inp = keras.Input((INPUT[1], INPUT[0], 3), batch_size=1)
+    tfl = out.with_suffix(".tflite")
+    export_tflite(keras.Model(inp, net(inp)), tfl, args.quantize)
+    record = {"input_width": INPUT[0], "input_height": INPUT[1], "stride": STRIDE,
+              "decode": {"min_heat": LocatorConfig().min_heat, "max_candidates": LocatorConfig().max_candidates}}
+    held_figs = scene_recall(net, held, gts) if held else None
+    card = {"format": "tsr-locator/1", "files": {"keras": keras_path.name, "tflite": tfl.name},
+            "sha256": {"keras": sha256(keras_path), "tflite": sha256(tfl)}, "locator": record,
+            "training": {"scenes": sorted(p.name for p in train_scenes), "fold": k,
+                         "folds": 5 if k is not None else None,
+                         "crops": args.crops, "epochs": args.epochs, "seed": args.seed, "quantize": args.quantize,
+                         "seconds": round(time.time() - t0)},
+            "held_out": held_figs}
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+    print(json.dumps(held_figs))
+    print(f"wrote {tfl} and {out.with_suffix('.json')} in {time.time() - t0:.0f} s")
+    return 0
