@@ -415,6 +415,26 @@ def test_no_entry_design_check():
     assert not check(img2, (155, 155, 246, 246))
 
 
+def test_mandatory_signs_must_not_sit_on_a_blue_board():
+    """An arrow printed on a blue direction board reads as "ahead only" (00522.jpg, proposed by the
+    learned localizer); a blue disc standing free passes, in front of a grey facade or a blue sky."""
+    from realtime.recognize import DESIGN_CHECKS
+
+    img = _background()
+    cv2.circle(img, (200, 200), 40, BLUE, -1, cv2.LINE_AA)  # a free-standing disc
+    cv2.rectangle(img, (400, 100), (800, 400), BLUE, -1)  # a board ...
+    cv2.arrowedLine(img, (600, 320), (600, 180), WHITE, 12)  # ... with an arrow on it
+    for c in range(33, 41):
+        check = DESIGN_CHECKS[c]
+        assert check(img, (160, 160, 241, 241))
+        assert not check(img, (560, 170, 641, 331))
+    sky = np.full((400, 400, 3), (200, 150, 110), np.uint8)  # a clear sky: blue hue, saturation ~115
+    cv2.circle(sky, (200, 200), 40, BLUE, -1, cv2.LINE_AA)
+    assert cv2.inRange(cv2.cvtColor(sky, cv2.COLOR_BGR2HSV), (96, 80, 40), (130, 255, 255)).mean() > 0.9 * 255
+    assert DESIGN_CHECKS[35](sky, (160, 160, 241, 241))  # paler than sign blue: not a board
+    assert DESIGN_CHECKS[35](img, (0, 0, 0, 0)) and DESIGN_CHECKS[35](img, (0, 0, 1359, 799))
+
+
 def test_stop_design_check():
     """A red octagon with white letters passes; a red lamp of the same size (a brake light the CNN
     read as "stop" in a rendered drive-by) does not, nor does an over-exposed plain red blob."""
