@@ -36,7 +36,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from realtime.preprocess import as_bgr8
+from realtime.preprocess import as_bgr8, reduce
 from realtime.types import Detection
 
 ROUTES = ("red", "blue", "yellow", "achromatic")
@@ -198,8 +198,7 @@ class Detector:
         if min(H, W) < max(4, c.min_size // 2):
             return []
         scale = min(1.0, c.work_width / W)
-        small = (cv2.resize(frame, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
-                 if scale < 1.0 else frame)
+        small = reduce(frame, (round(W * scale), round(H * scale))) if scale < 1.0 else frame
         small = _balanced(small, c.white_balance)
         h, s, v = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
         noisy = cv2.mean(cv2.absdiff(v, cv2.blur(v, (3, 3))))[0] > c.max_noise
@@ -353,7 +352,7 @@ class Detector:
         """Bright, unsaturated, disc-filled blobs brighter than their surroundings (pooled px)."""
         c = self.config
         size = (max(1, v.shape[1] // c.pool), max(1, v.shape[0] // c.pool))
-        vq, sq = (cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (v, s))
+        vq, sq = (reduce(a, size) for a in (v, s))
         local = cv2.blur(vq, (c.achromatic_block, c.achromatic_block))
         mask = cv2.bitwise_and(cv2.compare(vq, cv2.add(local, c.achromatic_offset), cv2.CMP_GT),
                                cv2.compare(sq, c.achromatic_max_saturation, cv2.CMP_LT))

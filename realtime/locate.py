@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from realtime.card import ModelError
-from realtime.preprocess import as_bgr8
+from realtime.preprocess import as_bgr8, reduce
 from realtime.types import Detection
 
 DEFAULT_LOCATOR = Path(__file__).resolve().parent.parent / "models" / "locator.tflite"
@@ -46,8 +46,7 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
     black; and the scale applied (input px per frame px)."""
     H, W = frame.shape[:2]
     scale = min(1.0, width / W, height / H)
-    small = frame if scale == 1.0 else cv2.resize(
-        frame, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
+    small = frame if scale == 1.0 else reduce(frame, (round(W * scale), round(H * scale)))
     h, w = small.shape[:2]
     out = np.zeros((height, width, 3), np.uint8)
     out[:min(h, height), :min(w, width)] = small[:height, :width]

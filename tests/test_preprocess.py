@@ -196,3 +196,24 @@ def test_cards_without_a_luma_setting_mean_lab():
     assert Preprocessing().luma == "ycrcb"
     with pytest.raises(ValueError, match="luma"):
         Preprocessing(luma="hsv")
+
+
+def test_reduce_is_area_averaging_by_whole_factors_and_close_to_it_otherwise():
+    """``reduce`` gives INTER_AREA's own result for whole factors (a 1360x800 frame to 680x400) and,
+    for the slow non-whole ones (1280x720 to 680 wide), an image of the asked size close to it."""
+    import cv2
+
+    from realtime.preprocess import reduce
+
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (800, 1360, 3), dtype=np.uint8), (0, 0), 2)
+    assert np.array_equal(reduce(frame, (680, 400)), cv2.resize(frame, (680, 400), interpolation=cv2.INTER_AREA))
+    hd = frame[:720, :1280]
+    out = reduce(hd, (680, 383))
+    ref = cv2.resize(hd, (680, 383), interpolation=cv2.INTER_AREA)
+    assert out.shape == ref.shape
+    assert np.abs(out.astype(int) - ref.astype(int)).mean() < 2
+    odd = reduce(frame[:799, :1359], (339, 199))  # just over 4x: bilinear to 5x, then averaged
+    assert odd.shape == (199, 339, 3)
+    assert reduce(frame, (1360, 800)) is frame
+    assert reduce(frame[:2, :3], (5, 4)).shape == (4, 5, 3)  # enlarging: bilinear, no whole factor
