@@ -441,10 +441,27 @@ def _take(order: np.ndarray, route: np.ndarray, n: int, share: list[float]) -> n
     return order[chosen]
 
 
-def _bench(argv: list[str] | None = None) -> int:
-    """``python -m realtime.detect DIR [N]``: detector time per frame on one core (CPU and wall)."""
-    import sys
+def _time(fn, frames: list[np.ndarray]) -> tuple[list[float], list[float], list[int]]:
+    """CPU and wall seconds and output length of ``fn`` on every frame, three passes (the median is
+    robust to a busy neighbour), after five warm-up calls."""
     import time
+
+    for f in frames[:5]:
+        fn(f)
+    cpu, wall, n = [], [], []
+    for _ in range(3):
+        for f in frames:
+            t0, p0 = time.perf_counter(), time.process_time()
+            n.append(len(fn(f)))
+            cpu.append(time.process_time() - p0)
+            wall.append(time.perf_counter() - t0)
+    return cpu, wall, n
+
+
+def _bench(argv: list[str] | None = None) -> int:
+    """``python -m realtime.detect DIR [N]``: detector time per frame on one core (CPU and wall), and
+    the learned localizer's (``realtime.locate``) where its model is shipped."""
+    import sys
     from pathlib import Path
 
     args = sys.argv[1:] if argv is None else argv
@@ -454,21 +471,18 @@ def _bench(argv: list[str] | None = None) -> int:
     paths = sorted(p for p in Path(args[0]).iterdir() if p.suffix.lower() in (".jpg", ".png", ".ppm"))
     paths = paths[:: max(1, len(paths) // int(args[1]))] if len(args) > 1 else paths
     cv2.setNumThreads(1)
-    det = Detector()
     frames = [cv2.imread(str(p)) for p in paths]
-    for f in frames[:5]:
-        det(f)
-    cpu, wall, n = [], [], []
-    for _ in range(3):  # every frame three times: the median is robust to a busy neighbour
-        for f in frames:
-            t0, p0 = time.perf_counter(), time.process_time()
-            n.append(len(det(f)))
-            cpu.append(time.process_time() - p0)
-            wall.append(time.perf_counter() - t0)
-    print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 passes: CPU mean "
-          f"{np.mean(cpu) * 1e3:.2f} ms, median {np.median(cpu) * 1e3:.2f} ms; wall mean {np.mean(wall) * 1e3:.2f} ms, "
-          f"median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} candidates/frame "
-          f"(OpenCV {cv2.__version__}, NumPy {np.__version__})")
+    stages = [("detector", Detector())]
+    from realtime.locate import DEFAULT_LOCATOR, Locator
+
+    if DEFAULT_LOCATOR.is_file():
+        stages.append(("learned localizer", Locator(threads=1)))
+    for name, fn in stages:
+        cpu, wall, n = _time(fn, frames)
+        print(f"{name}: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 passes: CPU mean "
+              f"{np.mean(cpu) * 1e3:.2f} ms, median {np.median(cpu) * 1e3:.2f} ms; wall mean "
+              f"{np.mean(wall) * 1e3:.2f} ms, median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} "
+              f"candidates/frame (OpenCV {cv2.__version__}, NumPy {np.__version__})")
     return 0
 
 

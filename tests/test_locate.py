@@ -209,3 +209,19 @@ def test_train_locator_writes_a_model_the_locator_runs(tmp_path: Path):
     dets = loc(cv2.imread(str(scenes / "00000.jpg")))
     assert len(dets) <= 12 and all(d.colour == "learned" and 0 <= d.candidate_score <= 1 for d in dets)
     assert all(0 <= d.box[0] < d.box[2] <= 680 and 0 <= d.box[1] < d.box[3] <= 400 for d in dets)
+
+
+def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):
+    """``python -m realtime.detect DIR`` prints a line for the colour detector and, where the model is
+    shipped, one for the learned localizer: stage 1's two parts, each on one core."""
+    import cv2
+
+    from realtime.detect import _bench
+
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((80, 136, 3), 90 + 40 * i, np.uint8))
+    assert _bench([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("detector: 2 frames of 136x80")
+    assert ("learned localizer: 2 frames" in out) == DEFAULT_LOCATOR.is_file()
+    assert _bench([]) == 2
