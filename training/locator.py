@@ -27,8 +27,6 @@ from realtime.types import iou_matrix
 
 STRIDE = 4
 INPUT = (688, 400)  # letterboxed width, height: 1360x800 at 0.5, padded to a multiple of 16
-WORK_SCALE = 0.5  # GTSDB scenes are read at the input's scale
-
 
 # -- outlines -------------------------------------------------------------------------------------
 def outline(shape: str, w: float, h: float) -> np.ndarray:
@@ -54,7 +52,8 @@ def _alpha(shape: str, w: int, h: int) -> np.ndarray:
 
 # -- synthesis --------------------------------------------------------------------------------------
 class Scenes:
-    """GTSDB scenes at the work scale, with their boxes there."""
+    """Scenes as the localizer sees them (``letterbox``'s reduction, without its padding: 1360x800
+    GTSDB scenes at 0.5), with their boxes there."""
 
     def __init__(self, scenes: list[Path], gts: dict) -> None:
         self.images, self.boxes = [], []
@@ -62,10 +61,11 @@ class Scenes:
             img = cv2.imread(str(p))
             if img is None:
                 continue
-            self.images.append(cv2.resize(img, None, fx=WORK_SCALE, fy=WORK_SCALE, interpolation=cv2.INTER_AREA))
+            small, scale = letterbox(img, *INPUT)
+            self.images.append(small[:round(img.shape[0] * scale), :round(img.shape[1] * scale)])
             g = gts.get(p.name)
             boxes = np.asarray(g.boxes if g else [], np.float32).reshape(-1, 4)
-            self.boxes.append(boxes * WORK_SCALE)
+            self.boxes.append(boxes * scale)
 
 
 def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
