@@ -418,7 +418,7 @@ def test_no_entry_design_check():
 def test_mandatory_signs_must_not_sit_on_a_blue_board():
     """An arrow printed on a blue direction board reads as "ahead only" (00522.jpg, proposed by the
     learned localizer); a blue disc standing free passes, in front of a grey facade or a blue sky."""
-    from realtime.recognize import DESIGN_CHECKS
+    from realtime.recognize import DESIGN_CHECKS, _not_on_a_board
 
     img = _background()
     cv2.circle(img, (200, 200), 40, BLUE, -1, cv2.LINE_AA)  # a free-standing disc
@@ -432,7 +432,37 @@ def test_mandatory_signs_must_not_sit_on_a_blue_board():
     cv2.circle(sky, (200, 200), 40, BLUE, -1, cv2.LINE_AA)
     assert cv2.inRange(cv2.cvtColor(sky, cv2.COLOR_BGR2HSV), (96, 80, 40), (130, 255, 255)).mean() > 0.9 * 255
     assert DESIGN_CHECKS[35](sky, (160, 160, 241, 241))  # paler than sign blue: not a board
-    assert DESIGN_CHECKS[35](img, (0, 0, 0, 0)) and DESIGN_CHECKS[35](img, (0, 0, 1359, 799))
+    assert DESIGN_CHECKS[35](img, (0, 0, 0, 0))
+    assert _not_on_a_board(img, (0, 0, 1359, 799))  # no surroundings to judge by
+
+
+def _pasted(img: np.ndarray, bgra: np.ndarray, x: int, y: int) -> tuple[float, float, float, float]:
+    """``bgra`` blended onto ``img`` at (x, y); the box a box head gives it: GTSRB's ~10% margin."""
+    h, w = bgra.shape[:2]
+    a = bgra[:, :, 3:4].astype(np.float32) / 255
+    roi = img[y:y + h, x:x + w]
+    roi[:] = (a * bgra[:, :, :3] + (1 - a) * roi).astype(np.uint8)
+    return x - 0.1 * w, y - 0.1 * h, x + 1.1 * w, y + 1.1 * h
+
+
+@pytest.mark.parametrize("size", [20, 32, 64])
+def test_mandatory_signs_must_be_discs_not_squares(size):
+    """Square blue signs with white arrows or symbols (one-way, parking, detours: none of the 43)
+    read as "ahead only" to the CNN (00272.jpg, 0.94); the renderer's eight mandatory discs pass."""
+    from realtime.recognize import DESIGN_CHECKS, _not_square
+    from training.render.pictograms import draw_distractor_sign, draw_sign
+
+    img = _background()
+    for i, c in enumerate(range(33, 41)):
+        box = _pasted(img, draw_sign(c, size), 60 + 150 * i, 200)
+        assert DESIGN_CHECKS[c](img, box), c
+    # at 20-24 px the crossing sign's white triangle cuts its blue apart: the largest part is no square
+    for i, kind in enumerate(("parking", "crossing") if size >= 32 else ("parking",)):
+        box = _pasted(img, draw_distractor_sign(kind, size), 200 + 300 * i, 500)
+        assert not _not_square(img, box), kind
+        assert not DESIGN_CHECKS[35](img, box), kind
+    # a disc's box that is mostly sky or has no blue at all is not this check's to reject
+    assert _not_square(img, (0, 0, 4, 4)) and _not_square(_background(), (100, 100, 160, 160))
 
 
 def test_stop_design_check():
