@@ -50,7 +50,8 @@ train-locator: $(STAMP)
 	$(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --data $(DATA)/GTSRB \
 		--out models/locator
 
-# The verifier reads the recognizer's features: refit it whenever the recognizer or the gate changes.
+# The verifier reads the recognizer's features and learns from the gate's and the localizer's candidates:
+# refit it whenever the recognizer, the gate or the learned localizer changes.
 fit-verifier: $(STAMP)
 	$(PY) -m training fit-verifier --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB
 

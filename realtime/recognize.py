@@ -45,8 +45,9 @@ class RecognizerConfig:
     # between the two (docs/DETECTOR.md)
     min_score: float = 0.75
     # stricter or looser thresholds for single detector routes (red, blue, yellow, achromatic)
-    # (the learned localizer's route: 0.85, the folds' median, 2026-12-02 ~14:30; docs/DETECTOR.md)
-    route_min_score: dict[str, float] = field(default_factory=lambda: {"learned": 0.85})
+    # (the learned localizer's route: 0.8, the folds' median with the verifier that learnt from its
+    # candidates, 2026-12-02 ~15:45; 0.85 before it did; docs/DETECTOR.md)
+    route_min_score: dict[str, float] = field(default_factory=lambda: {"learned": 0.8})
     consistency: str = "none"
     shape_min_width: float = 24.0  # below this width (px) outlines are too coarse to veto a class
     design_checks: bool = True  # verify classes with a cheap design test (DESIGN_CHECKS)

@@ -80,6 +80,11 @@ def test_shipped_gate_and_verifier_match_their_cards():
     assert len(rec.extra["verifier"]["w"]) == 256
     assert sorted(h["fold"] for h in rec.extra["verifier_folds"]) == list(range(folds))
     assert Classifier(DEFAULT_MODEL).verifier is not None
+    # fitted on the learned localizer's candidates too (what that route proposes must be among its
+    # negatives): refit with `make fit-verifier` whenever the localizer changes
+    from realtime.locate import DEFAULT_LOCATOR
+
+    assert rec.extra["verifier"].get("locator") == DEFAULT_LOCATOR.name
 
 
 @pytest.mark.data

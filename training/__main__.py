@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     v2.add_argument("--model", default=None, help="the recognizer (default: the shipped one)")
     v2.add_argument("--gate", default=None, help="the gate (default: the shipped one; its fold gates beside it)")
     v2.add_argument("--folds", type=int, default=5)
+    v2.add_argument("--locator", default=None, help="the learned localizer whose candidates join the colour "
+                    "routes' (default: the shipped one; its fold localizers beside it)")
+    v2.add_argument("--no-locate", action="store_true", help="fit on the colour routes' candidates alone")
 
     r = sub.add_parser("eval-driveby", help="the whole system on a rendered drive-by, scored per sign track")
     r.add_argument("--video", default="samples/driveby.mp4")

@@ -55,16 +55,33 @@ def fit_logistic(pos: np.ndarray, neg: np.ndarray, lam: float = LAMBDA) -> dict:
 
 
 def collect(scenes_dir: str, gt_path: str, clf: Classifier, gate_dir: Path, gate_min: float,
-            folds: int = FOLDS, seed: int = 0) -> dict[str, np.ndarray]:
-    """Recognizer features of the candidates each scene's fold gate passes, plus jittered ground truth."""
+            folds: int = FOLDS, seed: int = 0, locator: Path | None = None) -> dict[str, np.ndarray]:
+    """Recognizer features of the candidates each scene's fold gate passes, plus jittered ground truth.
+
+    With ``locator`` (a learned localizer with fold localizers beside it) a scene's candidates
+    include those of the fold localizer that never saw it: what that route proposes at run time
+    (car wheels, vents: round and dark, unlike anything the colour routes propose) is then among
+    the negatives too.
+    """
     scenes = list_scenes(scenes_dir)
     names = [p.name for p in scenes]
     gates = fold_gates(gate_dir, names, folds)
     if gates is None:
         raise FileNotFoundError(f"no fold gates in {gate_dir / 'folds'}: run `python -m training train-gate` first")
+    locators = None
+    if locator is not None:
+        from training.detection_eval import fold_locators
+
+        locators = fold_locators(Path(locator), names, folds)
+        if locators is None:
+            raise FileNotFoundError(f"no fold localizers in {Path(locator).parent / 'folds'}: run "
+                                    "`make train-locator` first, or fit with --no-locate")
     fold = fold_of(names, folds)
     feats, ious, fs, kinds = [], [], [], []
     for path, img, boxes, gt_boxes, jit in scene_boxes(scenes, gt_path, seed=seed):
+        if locators is not None:
+            learned = np.array([d.box for d in locators[path.name](img)], np.float32).reshape(-1, 4)
+            boxes = np.concatenate([boxes, learned])
         boxes = boxes[gate_probability(gates[path.name], img, boxes) >= gate_min]
         both = np.concatenate([boxes, jit])
         if not len(both):
@@ -97,6 +114,7 @@ def _held_out(v: np.ndarray, iou: np.ndarray) -> dict:
 
 def main(args) -> int:
     from realtime.classifier import Verifier
+    from realtime.locate import DEFAULT_LOCATOR
 
     t0 = time.time()
     clf = Classifier(args.model)
@@ -104,7 +122,11 @@ def main(args) -> int:
         raise ValueError(f"{clf.path} has no features output (retrain it with this version of `train`)")
     gate_path = Path(args.gate or DEFAULT_GATE)
     gate_min = RecognizerConfig().gate_min
-    data = collect(args.scenes, args.gt, clf, gate_path.parent, gate_min, args.folds)
+    locator = None if getattr(args, "no_locate", False) else Path(getattr(args, "locator", None) or DEFAULT_LOCATOR)
+    if locator is not None and not locator.is_file():
+        print(f"note: no learned localizer at {locator}: fitting on the colour routes' candidates alone")
+        locator = None
+    data = collect(args.scenes, args.gt, clf, gate_path.parent, gate_min, args.folds, locator=locator)
     extra = gtsrb_features(args.gtsrb, clf)
     print(f"{len(data['iou'])} GTSDB crops ({int((data['iou'] >= POSITIVE_IOU).sum())} positive), "
           f"{len(extra)} GTSRB positives, {time.time() - t0:.0f}s", flush=True)
@@ -124,6 +146,7 @@ def main(args) -> int:
     card_file = card_path_for(clf.path)
     card = ModelCard.load(card_file)
     card.extra["verifier"] = {**main_head, "lambda": LAMBDA, "gate": str(gate_path.name), "gate_min": gate_min,
+                              "locator": None if locator is None else str(locator.name),
                               "scenes": str(args.scenes), "trained_on_folds": list(range(args.folds)),
                               "cross_validated": pooled}
     card.extra["verifier_folds"] = heads
