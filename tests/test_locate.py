@@ -209,6 +209,20 @@ def test_train_locator_writes_a_model_the_locator_runs(tmp_path: Path):
     dets = loc(cv2.imread(str(scenes / "00000.jpg")))
     assert len(dets) <= 12 and all(d.colour == "learned" and 0 <= d.candidate_score <= 1 for d in dets)
     assert all(0 <= d.box[0] < d.box[2] <= 680 and 0 <= d.box[1] < d.box[3] <= 400 for d in dets)
+    # the LiteRT file's own held-out figures: the float export scores as the Keras net does
+    assert card["held_out_litert"] == card["held_out"]
+
+    # --reexport: the same trained net, int8 activations calibrated on its own training scenes
+    float_size = out.with_suffix(".tflite").stat().st_size
+    args = ["train-locator", "--scenes", str(scenes), "--gt", str(tmp_path / "gt.txt"), "--data", str(gtsrb),
+            "--out", str(out), "--reexport", "--quantize", "int8"]
+    assert main(args) == 2  # the card says fold 0 was held out: another fold is refused, in one line
+    assert main([*args, "--exclude-fold", "0"]) == 0
+    card2 = json.loads(out.with_suffix(".json").read_text())
+    assert card2["training"]["quantize"] == "int8" and card2["held_out"] == card["held_out"]
+    assert card2["sha256"]["tflite"] != card["sha256"]["tflite"] and "held_out_litert" in card2
+    assert out.with_suffix(".tflite").stat().st_size < float_size
+    assert len(Locator(out.with_suffix(".tflite"))(cv2.imread(str(scenes / "00000.jpg")))) <= 12
 
 
 def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):

@@ -101,7 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     lo.add_argument("--epochs", type=int, default=12)
     lo.add_argument("--lr", type=float, default=3e-3)
     lo.add_argument("--seed", type=int, default=0)
-    lo.add_argument("--quantize", choices=("none", "dynamic"), default="none")
+    lo.add_argument("--quantize", choices=("none", "dynamic", "int8"), default="none",
+                    help="the LiteRT file's weights (dynamic) or weights and activations (int8) in 8 bits")
+    lo.add_argument("--reexport", action="store_true", help="no training: write the LiteRT file of the trained "
+                    "model at --out again, at --quantize (int8 calibrates on its training scenes)")
 
     v2 = sub.add_parser("fit-verifier", help="the sign-or-clutter head on the recognizer's features, per fold and "
                         "for users, written into the recognizer's card")

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from realtime.classes import CLASSES
-from realtime.locate import LocatorConfig, decode, letterbox
+from realtime.locate import Locator, LocatorConfig, decode, letterbox
 from realtime.types import iou_matrix
 
 STRIDE = 4
@@ -217,15 +217,19 @@ def loss(y_true, y_pred):
 
 # -- evaluation on whole scenes ---------------------------------------------------------------------------
 def scene_recall(net, scenes: list[Path], gts: dict, config: LocatorConfig | None = None) -> dict:
-    """Candidate recall (IoU >= 0.6 and 0.4) by category on whole scenes, through the Keras net."""
+    """Candidate recall (IoU >= 0.6 and 0.4) by category on whole scenes, through the Keras net or a
+    ``Locator`` (its LiteRT file: what runs)."""
     from training.detmetrics import CATEGORIES, category_of
 
     config = config or LocatorConfig()
     hits = {c: [0, 0, 0] for c in (*CATEGORIES, "all")}
     count = 0
     for p in scenes:
-        img, scale = letterbox(cv2.imread(str(p)), *INPUT)
-        out = np.asarray(net(img[None].astype(np.float32), training=False))[0]
+        if hasattr(net, "heat_map"):
+            out, scale = net.heat_map(cv2.imread(str(p)))
+        else:
+            img, scale = letterbox(cv2.imread(str(p)), *INPUT)
+            out = np.asarray(net(img[None].astype(np.float32), training=False))[0]
         boxes, _ = decode(out, STRIDE, config, scale)
         count += len(boxes)
         g = gts.get(p.name)
@@ -243,13 +247,66 @@ def scene_recall(net, scenes: list[Path], gts: dict, config: LocatorConfig | Non
                for c, (s, a, b) in hits.items()}}
 
 
+# scenes the int8 export calibrates its activations on (of the model's own training scenes)
+CALIBRATION_SCENES = 60
+
+
+def export(net, out: Path, quantize: str, scenes: list[Path]) -> Path:
+    """``net`` as ``out``.tflite at the run-time input size. "int8" calibrates the activations on up
+    to ``CALIBRATION_SCENES`` of ``scenes`` (the model's training scenes: a fold's localizer never
+    sees its held-out scenes, not even to calibrate), letterboxed as the ``Locator`` feeds them."""
+    import keras
+
+    from training.train import export_tflite
+
+    inp = keras.Input((INPUT[1], INPUT[0], 3), batch_size=1)
+    step = max(1, len(scenes) // CALIBRATION_SCENES)
+    chosen = scenes[::step][:CALIBRATION_SCENES]
+
+    def representative():
+        for p in chosen:
+            img = cv2.imread(str(p))
+            if img is not None:
+                yield [letterbox(img, *INPUT)[0][None].astype(np.float32)]
+
+    tfl = out.with_suffix(".tflite")
+    export_tflite(keras.Model(inp, net(inp)), tfl, quantize, representative if quantize == "int8" else None)
+    return tfl
+
+
+def _reexport(args, train_scenes: list[Path], held: list[Path], gts: dict) -> int:
+    """``--reexport``: the LiteRT file of a trained localizer again, at ``--quantize``; its card updated."""
+    import keras
+
+    from realtime.card import sha256
+
+    out = Path(args.out)
+    card_path = out.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text())
+        net = keras.saving.load_model(out.with_suffix(".keras"), compile=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot re-export {out}: {exc}") from None
+    if card.get("training", {}).get("fold") != args.exclude_fold:
+        raise ValueError(f"{card_path} was trained without fold {card.get('training', {}).get('fold')}, "
+                         f"not {args.exclude_fold}: give its --exclude-fold")
+    tfl = export(net, out, args.quantize, train_scenes)
+    card["sha256"]["tflite"] = sha256(tfl)
+    card["training"]["quantize"] = args.quantize
+    if held:
+        card["held_out_litert"] = scene_recall(Locator(tfl), held, gts)
+        print(json.dumps(card["held_out_litert"]))
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    print(f"wrote {tfl} ({args.quantize}, {tfl.stat().st_size / 1e3:.0f} kB) and {card_path}")
+    return 0
+
+
 def main(args) -> int:
     import keras
 
     from realtime.card import sha256
     from training import datasets
     from training.detection_eval import fold_of, list_scenes, read_gt
-    from training.train import export_tflite
 
     t0 = time.time()
     keras.utils.set_random_seed(args.seed)
@@ -259,6 +316,8 @@ def main(args) -> int:
     k = args.exclude_fold
     train_scenes = [p for p in all_scenes if k is None or folds[p.name] != k]
     held = [p for p in all_scenes if k is not None and folds[p.name] == k]
+    if getattr(args, "reexport", False):
+        return _reexport(args, train_scenes, held, gts)
     gtsrb = datasets.load(args.data)
     scenes = Scenes(train_scenes, gts)
     print(f"{len(scenes.images)} scenes, {len(gtsrb)} GTSRB signs to paste; synthesizing {args.crops} crops")
@@ -276,9 +335,7 @@ def main(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     keras_path = out.with_suffix(".keras")
     net.save(keras_path)
-    inp = keras.Input((INPUT[1], INPUT[0], 3), batch_size=1)
-    tfl = out.with_suffix(".tflite")
-    export_tflite(keras.Model(inp, net(inp)), tfl, args.quantize)
+    tfl = export(net, out, args.quantize, train_scenes)
     record = {"input_width": INPUT[0], "input_height": INPUT[1], "stride": STRIDE,
               "decode": {"min_heat": LocatorConfig().min_heat, "max_candidates": LocatorConfig().max_candidates}}
     held_figs = scene_recall(net, held, gts) if held else None
@@ -290,6 +347,9 @@ def main(args) -> int:
                          "seconds": round(time.time() - t0)},
             "held_out": held_figs}
     out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+    if held:  # the LiteRT file's own figures: a quantized export is not the net that was scored
+        card["held_out_litert"] = scene_recall(Locator(tfl), held, gts)
+        out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     print(json.dumps(held_figs))
     print(f"wrote {tfl} and {out.with_suffix('.json')} in {time.time() - t0:.0f} s")
     return 0

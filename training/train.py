@@ -77,10 +77,14 @@ def probs_of(outputs):
 QUANTIZE = ("none", "dynamic")
 
 
-def export_tflite(model, path: Path, quantize: str = "none") -> None:
-    """The model as a LiteRT flatbuffer; ``quantize`` "dynamic" for int8 weights (dynamic range)."""
-    if quantize not in QUANTIZE:
-        raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZE}")
+def export_tflite(model, path: Path, quantize: str = "none", representative=None) -> None:
+    """The model as a LiteRT flatbuffer; ``quantize`` "dynamic" for int8 weights (dynamic range), or
+    "int8" for int8 weights and activations (float input and output), calibrated on
+    ``representative``: a callable that yields input batches, each a list of one array."""
+    if quantize not in (*QUANTIZE, "int8"):
+        raise ValueError(f"unknown quantization {quantize!r}; expected one of {(*QUANTIZE, 'int8')}")
+    if quantize == "int8" and representative is None:
+        raise ValueError("int8 quantization needs representative inputs to calibrate the activations")
     if quantize == "none":
         model.export(str(path), format="litert", verbose=False)
         return
@@ -91,6 +95,9 @@ def export_tflite(model, path: Path, quantize: str = "none") -> None:
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]  # with no representative data: dynamic range
+    if quantize == "int8":
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the traced signature
         flat = conv.convert()
     Path(path).write_bytes(flat)
