@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -96,7 +97,7 @@ def test_pasted_signs_land_in_their_boxes():
     rng = np.random.default_rng(0)
     bg = rng.integers(60, 90, (400, 680, 3), dtype=np.uint8)
     scenes = Scenes([], {})
-    scenes.images, scenes.boxes = [bg], [np.zeros((0, 4), np.float32)]
+    scenes.images, scenes.boxes, scenes.hard = [bg], [np.zeros((0, 4), np.float32)], [np.zeros((0, 4), np.float32)]
     sign = np.zeros((32, 32, 3), np.uint8)
     sign[4:28, 4:28] = 255  # a white ROI: whatever the outline, it brightens the crop inside its box only
     gtsrb = SimpleNamespace(images=[sign] * 2, rois=np.array([[4, 4, 28, 28]] * 2, np.float32),
@@ -118,6 +119,41 @@ def test_pasted_signs_land_in_their_boxes():
     assert (T[..., 0][T[..., 5] == 1] == 1).all() and T[..., 0].max() <= 1
     a = _alpha("triangle", 40, 40)
     assert a[2, 20] > 0.5 and a[2, 2] < 0.1 and a[38, 2] > 0.5  # apex up: the top corners are empty
+
+
+def test_hard_negative_crops_show_the_false_alarm_and_paste_no_sign_over_it():
+    """With ``hard_share`` 1 every crop of a scene with a hard negative holds it whole (a dark disc
+    here, like the wheels the localizer mistook for signs), and no pasted sign covers it."""
+    from training.locator import Scenes, synthesize
+
+    rng = np.random.default_rng(0)
+    bg = rng.integers(60, 90, (400, 680, 3), dtype=np.uint8)
+    cv2.circle(bg, (500, 300), 14, (10, 10, 10), -1)
+    hard = np.array([[485, 285, 515, 315]], np.float32)
+    scenes = Scenes([], {})
+    scenes.images, scenes.boxes, scenes.hard = [bg], [np.zeros((0, 4), np.float32)], [hard]
+    sign = np.zeros((32, 32, 3), np.uint8)
+    sign[4:28, 4:28] = 255
+    gtsrb = SimpleNamespace(images=[sign] * 2, rois=np.array([[4, 4, 28, 28]] * 2, np.float32),
+                            labels=np.array([11, 1]))
+    X, B = synthesize(scenes, gtsrb, 30, size=160, seed=2, hard_share=1.0)
+    assert sum(len(b) for b in B) >= 20  # signs are still pasted, elsewhere
+    for x, boxes in zip(X, B):
+        # the disc, whole, whatever the crop's own light (gain, haze, noise; mirrored or not): the
+        # darkest blob, against the darkest tenth of the rest
+        grey = cv2.blur(x.mean(axis=2).astype(np.float32), (3, 3))
+        dark = np.argwhere(grey < (grey.min() + np.percentile(grey, 10)) / 2)
+        assert len(dark) >= 0.5 * np.pi * 14 ** 2
+        y1, x1 = dark.min(axis=0)
+        y2, x2 = dark.max(axis=0)
+        assert y2 - y1 <= 32 and x2 - x1 <= 32  # one blob, the disc
+        for bx1, by1, bx2, by2 in boxes:  # no sign pasted over it
+            assert bx2 <= x1 or bx1 >= x2 + 1 or by2 <= y1 or by1 >= y2 + 1
+    # without hard negatives (share 0) the crops are the same as before the option existed
+    X0, _ = synthesize(scenes, gtsrb, 5, size=160, seed=2)
+    scenes.hard = [np.zeros((0, 4), np.float32)]
+    X1, _ = synthesize(scenes, gtsrb, 5, size=160, seed=2, hard_share=0.5)
+    assert np.array_equal(X0, X1)
 
 
 # measured 2026-12-02: the fold-0 localizer (trained without scenes 00000-00118) frames 13 of these 16
@@ -223,6 +259,15 @@ def test_train_locator_writes_a_model_the_locator_runs(tmp_path: Path):
     assert card2["sha256"]["tflite"] != card["sha256"]["tflite"] and "held_out_litert" in card2
     assert out.with_suffix(".tflite").stat().st_size < float_size
     assert len(Locator(out.with_suffix(".tflite"))(cv2.imread(str(scenes / "00000.jpg")))) <= 12
+
+    # --hard-negatives: a second round, its crops cut around the first model's false alarms
+    out2 = tmp_path / "loc2"
+    assert main(["train-locator", "--scenes", str(scenes), "--gt", str(tmp_path / "gt.txt"), "--data", str(gtsrb),
+                 "--out", str(out2), "--exclude-fold", "0", "--crops", "32", "--epochs", "1",
+                 "--hard-negatives", str(out.with_suffix(".tflite"))]) == 0
+    hn = json.loads(out2.with_suffix(".json").read_text())["training"]["hard_negatives"]
+    assert hn["model"] == "loc.tflite" and hn["share"] == 0.25 and hn["boxes"] >= 0
+    assert card["training"]["hard_negatives"] is None
 
 
 def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):

@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     lo.add_argument("--seed", type=int, default=0)
     lo.add_argument("--quantize", choices=("none", "dynamic", "int8"), default="none",
                     help="the LiteRT file's weights (dynamic) or weights and activations (int8) in 8 bits")
+    lo.add_argument("--hard-negatives", default=None, metavar="LOCATOR", help="a trained localizer (.tflite): a "
+                    "quarter of the crops are cut around its false alarms on the training scenes")
     lo.add_argument("--reexport", action="store_true", help="no training: write the LiteRT file of the trained "
                     "model at --out again, at --quantize (int8 calibrates on its training scenes)")
 
