@@ -251,6 +251,8 @@ def _not_square(img: np.ndarray, box: Sequence[float]) -> bool:
     s0, v0 = np.median(s[blue & middle]), np.median(v[blue & middle])
     own = (blue & (np.abs(s - s0) <= 50) & (np.abs(v - v0) <= 50)).astype(np.uint8)
     contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return True
     hull = cv2.convexHull(max(contours, key=cv2.contourArea))
     (_, _), (rw, rh), _ = cv2.minAreaRect(hull)
     return cv2.contourArea(hull) < 0.93 * max(rw * rh, 1e-6)
