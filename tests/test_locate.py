@@ -266,7 +266,7 @@ def test_train_locator_writes_a_model_the_locator_runs(tmp_path: Path):
                  "--out", str(out2), "--exclude-fold", "0", "--crops", "32", "--epochs", "1",
                  "--hard-negatives", str(out.with_suffix(".tflite"))]) == 0
     hn = json.loads(out2.with_suffix(".json").read_text())["training"]["hard_negatives"]
-    assert hn["model"] == "loc.tflite" and hn["share"] == 0.25 and hn["boxes"] >= 0
+    assert hn["model"] == "loc.tflite" and hn["share"] == 0.25 and "boxes" in hn
     assert card["training"]["hard_negatives"] is None
 
 
