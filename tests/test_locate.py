@@ -283,4 +283,5 @@ def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("detector: 2 frames of 136x80")
     assert ("learned localizer: 2 frames" in out) == DEFAULT_LOCATOR.is_file()
+    assert ("stage 1 on one core: " in out) == DEFAULT_LOCATOR.is_file()
     assert _bench([]) == 2
