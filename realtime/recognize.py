@@ -188,6 +188,22 @@ def _band(rows: np.ndarray, k: int) -> np.ndarray:
     return (c[k:] - c[:-k]) / k
 
 
+def _around(box: Sequence[float], grow: float, W: int, H: int) -> tuple[int, int, int, int]:
+    """``box`` grown by ``grow`` of its size on every side, in whole pixels, clipped to the frame."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    return (max(0, int(round(x1 - grow * w))), max(0, int(round(y1 - grow * h))),
+            min(W, int(round(x2 + grow * w))), min(H, int(round(y2 + grow * h))))
+
+
+def _own_blue(hsv: np.ndarray, blue: np.ndarray, where: np.ndarray, tol: int) -> np.ndarray:
+    """The pixels of ``blue`` (a blue-hue mask) within ``tol`` levels of the saturation and the
+    brightness of the blue pixels in ``where`` (their medians): the sign's own blue, not a paler sky."""
+    s, v = hsv[..., 1].astype(np.int16), hsv[..., 2].astype(np.int16)
+    ref = blue & where
+    return blue & (np.abs(s - np.median(s[ref])) <= tol) & (np.abs(v - np.median(v[ref])) <= tol)
+
+
 def _not_on_a_board(img: np.ndarray, box: Sequence[float]) -> bool:
     """A mandatory sign (33-40) is a blue disc that stands free: what lies around it is not its blue.
 
@@ -199,24 +215,17 @@ def _not_on_a_board(img: np.ndarray, box: Sequence[float]) -> bool:
     count. Share of such pixels around GTSDB's 60 mandatory signs: at most 0.26; around the
     arrow of 00522.jpg 0.84. Rejected at 0.7.
     """
-    H, W = img.shape[:2]
     x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    X1, Y1 = max(0, int(round(x1 - w / 2))), max(0, int(round(y1 - h / 2)))
-    X2, Y2 = min(W, int(round(x2 + w / 2))), min(H, int(round(y2 + h / 2)))
+    X1, Y1, X2, Y2 = _around(box, 0.5, img.shape[1], img.shape[0])
     if X2 - X1 < 2 or Y2 - Y1 < 2:
         return True
     hsv = cv2.cvtColor(img[Y1:Y2, X1:X2], cv2.COLOR_BGR2HSV)
     inside = np.zeros(hsv.shape[:2], bool)
     inside[max(0, int(y1) - Y1):max(0, int(y2) - Y1), max(0, int(x1) - X1):max(0, int(x2) - X1)] = True
     blue = cv2.inRange(hsv, (96, 80, 40), (130, 255, 255)) > 0
-    own = blue & inside
-    if not own.any() or inside.all():
+    if not (blue & inside).any() or inside.all():
         return True
-    s, v = hsv[..., 1].astype(np.int16), hsv[..., 2].astype(np.int16)
-    s0, v0 = np.median(s[own]), np.median(v[own])
-    board = blue & (np.abs(s - s0) <= 60) & (np.abs(v - v0) <= 60)
-    return float(board[~inside].mean()) < 0.7
+    return float(_own_blue(hsv, blue, inside, 60)[~inside].mean()) < 0.7
 
 
 def _not_square(img: np.ndarray, box: Sequence[float]) -> bool:
@@ -231,11 +240,7 @@ def _not_square(img: np.ndarray, box: Sequence[float]) -> bool:
     the U28 detour sign of 00272.jpg (ahead only at 0.94) 0.97; of GTSRB's 5,639 mandatory signs
     at their ROI, 6 reach 0.93 (very dark ones, merged with a dark background). Rejected at 0.93.
     """
-    H, W = img.shape[:2]
-    x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    X1, Y1 = max(0, int(round(x1 - 0.2 * w))), max(0, int(round(y1 - 0.2 * h)))
-    X2, Y2 = min(W, int(round(x2 + 0.2 * w))), min(H, int(round(y2 + 0.2 * h)))
+    X1, Y1, X2, Y2 = _around(box, 0.2, img.shape[1], img.shape[0])
     if X2 - X1 < 6 or Y2 - Y1 < 6:
         return True
     roi = img[Y1:Y2, X1:X2]
@@ -247,9 +252,7 @@ def _not_square(img: np.ndarray, box: Sequence[float]) -> bool:
     blue = cv2.inRange(hsv, (96, 80, 30), (130, 255, 255)) > 0
     if (blue & middle).sum() < 3:
         return True  # no blue to judge by (a dark or washed-out sign): not this check's to reject
-    s, v = hsv[..., 1].astype(np.int16), hsv[..., 2].astype(np.int16)
-    s0, v0 = np.median(s[blue & middle]), np.median(v[blue & middle])
-    own = (blue & (np.abs(s - s0) <= 50) & (np.abs(v - v0) <= 50)).astype(np.uint8)
+    own = _own_blue(hsv, blue, middle, 50).astype(np.uint8)
     contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return True

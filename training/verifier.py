@@ -27,7 +27,7 @@ from realtime.preprocess import prepare_boxes, to_input
 from realtime.recognize import RecognizerConfig, gate_probability
 from realtime.types import iou_matrix
 from training import augment, datasets
-from training.detection_eval import FOLDS, fold_gates, fold_of, list_scenes
+from training.detection_eval import FOLDS, fold_gates, fold_locators, fold_of, list_scenes
 from training.gate import NEGATIVE_IOU, POSITIVE_IOU, scene_boxes
 
 LAMBDA = 1e-2  # L2 on standardised features: a light prior for ~4,400 candidates of 256 features each
@@ -70,8 +70,6 @@ def collect(scenes_dir: str, gt_path: str, clf: Classifier, gate_dir: Path, gate
         raise FileNotFoundError(f"no fold gates in {gate_dir / 'folds'}: run `python -m training train-gate` first")
     locators = None
     if locator is not None:
-        from training.detection_eval import fold_locators
-
         locators = fold_locators(Path(locator), names, folds)
         if locators is None:
             raise FileNotFoundError(f"no fold localizers in {Path(locator).parent / 'folds'}: run "
