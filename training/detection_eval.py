@@ -404,14 +404,23 @@ def fold_verifiers(card, names: Sequence[str], k: int = FOLDS) -> dict[str, obje
     return {n: Verifier.from_dict(heads[f]) for n, f in fold_of(list(names), k).items()}
 
 
+def _by_fold(names: Sequence[str], k: int, load) -> dict[str, object] | None:
+    """Scene -> ``load(f)`` for its fold ``f`` (the model trained without that fold); None when
+    ``load`` finds no model for some fold."""
+    models = {}
+    for f in range(k):
+        models[f] = load(f)
+        if models[f] is None:
+            return None
+    return {n: models[f] for n, f in fold_of(list(names), k).items()}
+
+
 def fold_gates(gate_dir: Path, names: Sequence[str], k: int = FOLDS) -> dict[str, object] | None:
     """Scene -> the gate trained without that scene's fold, from ``gate_dir/folds`` (None if absent)."""
     from realtime.card import ModelCard
     from realtime.classifier import Classifier
 
-    folds = fold_of(list(names), k)
-    gates = {}
-    for f in range(k):
+    def load(f: int):
         card_path = gate_dir / "folds" / f"gate_fold{f}.json"
         if not card_path.is_file():
             return None
@@ -419,8 +428,9 @@ def fold_gates(gate_dir: Path, names: Sequence[str], k: int = FOLDS) -> dict[str
         if card.training.get("fold") != f or card.training.get("folds") != k:
             raise ValueError(f"{card_path} was trained for fold {card.training.get('fold')} of "
                              f"{card.training.get('folds')}, not fold {f} of {k}")
-        gates[f] = Classifier(card_path)
-    return {n: gates[f] for n, f in folds.items()}
+        return Classifier(card_path)
+
+    return _by_fold(names, k, load)
 
 
 def _timing(times: dict[str, list[float]]) -> dict:
@@ -491,17 +501,16 @@ def fold_locators(model: Path, names: Sequence[str], k: int = FOLDS) -> dict[str
     ``model`` (None if any is absent)."""
     from realtime.locate import Locator
 
-    folds = fold_of(list(names), k)
-    locs = {}
-    for f in range(k):
+    def load(f: int):
         path = model.parent / "folds" / f"{model.stem}_fold{f}.tflite"
         if not path.is_file():
             return None
         loc = Locator(path)
         if loc.card.get("training", {}).get("fold") != f or loc.card.get("training", {}).get("folds") != k:
             raise ValueError(f"{path} was not trained for fold {f} of {k}")
-        locs[f] = loc
-    return {n: locs[f] for n, f in folds.items()}
+        return loc
+
+    return _by_fold(names, k, load)
 
 
 def main(args) -> int:
