@@ -41,15 +41,24 @@ class LocatorConfig:
     max_size: float = 250.0
 
 
-def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
+def letterbox(frame: np.ndarray, width: int, height: int, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """The frame reduced (never enlarged) to fit ``width`` x ``height``, padded right and below with
-    black; and the scale applied (input px per frame px)."""
+    black; and the scale applied (input px per frame px).
+
+    ``out`` (``(height, width, 3)``, any dtype) receives it in place: the ``Locator`` passes its
+    interpreter's float input, which saves a uint8 copy and a float conversion of the whole input
+    (~0.15 of ~0.6 ms a 1360x800 frame).
+    """
     H, W = frame.shape[:2]
     scale = min(1.0, width / W, height / H)
     small = frame if scale == 1.0 else reduce(frame, (round(W * scale), round(H * scale)))
-    h, w = small.shape[:2]
-    out = np.zeros((height, width, 3), np.uint8)
-    out[:min(h, height), :min(w, width)] = small[:height, :width]
+    h, w = min(small.shape[0], height), min(small.shape[1], width)
+    if out is None:
+        out = np.zeros((height, width, 3), np.uint8)
+    else:
+        out[h:] = 0
+        out[:h, w:] = 0
+    out[:h, :w] = small[:h, :w]
     return out, scale
 
 
@@ -116,9 +125,11 @@ class Locator:
 
     def heat_map(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """The net's raw (H, W, 5) output for a frame, and the letterbox scale."""
-        img, scale = letterbox(as_bgr8(frame), self.width, self.height)
+        frame = as_bgr8(frame)
         with self._lock:
-            self._it.set_tensor(self._in["index"], img[None].astype(np.float32))
+            buf = self._it.tensor(self._in["index"])()[0]  # the input buffer itself, written in place
+            scale = letterbox(frame, self.width, self.height, out=buf)[1]
+            del buf  # LiteRT refuses to invoke while a view of its buffers is alive
             self._it.invoke()
             return self._it.get_tensor(self._out)[0], scale
 

@@ -29,6 +29,17 @@ def test_letterbox_reduces_to_fit_and_pads_right_and_below():
     assert s == 0.25 and tall.shape == (400, 688, 3)
 
 
+def test_letterbox_into_a_reused_float_buffer_matches_a_fresh_one():
+    """The ``Locator`` letterboxes straight into its interpreter's float input, which keeps the last
+    frame's pixels: a smaller frame after a bigger one must leave no trace of it in the padding."""
+    buf = np.full((400, 688, 3), -1.0, np.float32)
+    letterbox(np.full((800, 1360, 3), 200, np.uint8), 688, 400, out=buf)
+    for frame in (np.full((100, 120, 3), 50, np.uint8), np.arange(300 * 500 * 3, dtype=np.uint8).reshape(300, 500, 3)):
+        into, scale = letterbox(frame, 688, 400, out=buf)
+        fresh, s = letterbox(frame, 688, 400)
+        assert into is buf and scale == s == 1.0 and np.array_equal(buf, fresh.astype(np.float32))
+
+
 def _map(h: int = 10, w: int = 12) -> np.ndarray:
     out = np.zeros((h, w, 5), np.float32)
     out[..., 0] = -8.0  # heat ~0 everywhere
