@@ -96,7 +96,7 @@ def as_bgr8(image: np.ndarray) -> np.ndarray:
         elif np.issubdtype(img.dtype, np.floating):
             img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
             scale = 255.0 if img.size and float(img.max()) <= 1.0 else 1.0
-            img = np.clip(img * scale, 0, 255).astype(np.uint8)
+            img = (np.clip(img, 0.0, 255.0 / scale) * scale).astype(np.uint8)  # clipped first: no overflow
         elif img.dtype == np.uint16:
             img = (img >> 8).astype(np.uint8)
         else:
