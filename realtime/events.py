@@ -152,4 +152,6 @@ class Summary:
         for r in s["classes"]:
             lines.append(f"  {r['class_id']:>2d} {r['label']:<42s} {r['signs']:>4d} signs "
                          f"{r['detections']:>5d} det.  first {r['first_t']:8.2f} s  last {r['last_t']:.2f} s")
+        if any(r["signs"] == 0 for r in s["classes"]):
+            lines.append("  (0 signs: frames in which a sign counted under another class was read as this one)")
         return "\n".join(lines)

@@ -221,6 +221,7 @@ def test_event_writer_and_summary_units(tmp_path: Path) -> None:
     assert (r["frames"], r["fps"], r["signs"], r["detections"]) == (3, 1.5, 2, 3)
     assert r["classes"] == [{"class_id": 14, "label": "Stop", "signs": 2, "detections": 3, "first_t": 0.0,
                              "last_t": 1.0, "first_frame": 0, "last_frame": 1}]
+    assert "(0 signs" not in s.format()  # no row of 0 signs, no explanation
 
 
 def test_summary_counts_a_track_once_under_its_most_frequent_class() -> None:
@@ -238,7 +239,7 @@ def test_summary_counts_a_track_once_under_its_most_frequent_class() -> None:
     assert (rows[18]["signs"], rows[18]["detections"], rows[18]["first_frame"], rows[18]["last_frame"]) == (1, 7, 0, 9)
     assert (rows[27]["signs"], rows[27]["detections"], rows[27]["first_frame"], rows[27]["last_frame"]) == (0, 3, 4, 6)
     assert rows[1]["signs"] == 10
-    assert " 0 signs" in s.format()
+    assert " 0 signs" in s.format() and "(0 signs: " in s.format()  # the row, and a line saying what it means
 
 
 class SplitRedBoxes(RedBoxes):
