@@ -128,13 +128,17 @@ class Locator:
         frame = as_bgr8(frame)
         with self._lock:
             buf = self._it.tensor(self._in["index"])()[0]  # the input buffer itself, written in place
-            scale = letterbox(frame, self.width, self.height, out=buf)[1]
-            del buf  # LiteRT refuses to invoke while a view of its buffers is alive
+            try:
+                scale = letterbox(frame, self.width, self.height, out=buf)[1]
+            finally:
+                del buf  # LiteRT refuses to invoke while a view of its buffers is alive
             self._it.invoke()
             return self._it.get_tensor(self._out)[0], scale
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         H, W = frame.shape[:2]
+        if min(H, W) == 0:  # nothing to letterbox (the detector, too, returns nothing for it)
+            return []
         out, scale = self.heat_map(frame)
         boxes, heat = decode(out, self.stride, self.config, scale)
         boxes = np.clip(boxes, 0, [W, H, W, H])

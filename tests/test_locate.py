@@ -83,6 +83,17 @@ def test_a_missing_or_foreign_model_is_one_clear_error(tmp_path: Path):
         Locator(model)
 
 
+@pytest.mark.skipif(not DEFAULT_LOCATOR.is_file(), reason="no shipped localizer in models/")
+def test_odd_frames_give_no_candidates_and_leave_the_interpreter_usable():
+    """Empty, tiny, grayscale and very tall frames: no error, and the next real frame still runs
+    (the input buffer is written through a view, which LiteRT requires gone before it invokes)."""
+    loc = Locator()
+    for shape in [(0, 5, 3), (5, 0, 3), (1, 1), (2, 3, 3), (3000, 200, 3)]:
+        assert loc(np.zeros(shape, np.uint8)) == []
+    out, scale = loc.heat_map(np.full((800, 1360, 3), 90, np.uint8))
+    assert out.shape == (loc.height // loc.stride, loc.width // loc.stride, 5) and scale == 0.5
+
+
 def test_learned_candidates_join_after_the_proposal_and_pass_the_colour_check():
     """``propose`` (the worker's half of a video loop) holds the colour routes' candidates only; the
     learned ones join in ``finish``, gated, and seed no closer look."""
