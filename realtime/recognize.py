@@ -319,9 +319,7 @@ class Recognizer:
         if self.refine is None or gate_model is None or not cands:
             return Proposal(cands, gate)
         extra = self.refine(img, self.refine.seeds([d.box for d in cands], gate))
-        if not extra:
-            return Proposal(cands, gate)
-        return Proposal(list(cands) + extra, np.concatenate([gate, self.gate_scores(img, extra, gate_model)]))
+        return self._joined(img, Proposal(cands, gate), extra, gate_model)
 
     def located(self, img: np.ndarray, proposal: Proposal, locator=None, gate_model=None) -> Proposal:
         """The proposal plus the learned localizer's candidates (``locator``, default the recognizer's
@@ -335,7 +333,11 @@ class Recognizer:
         locator = locator if locator is not None else self.locator
         if locator is None:
             return proposal
-        extra = locator(img)
+        return self._joined(img, proposal, locator(img), gate_model)
+
+    def _joined(self, img: np.ndarray, proposal: Proposal, extra: list[Detection], gate_model=None) -> Proposal:
+        """``proposal`` with ``extra`` candidates after its own, gated by ``gate_model`` (default the
+        recognizer's gate); ``proposal`` itself when there are none."""
         if not extra:
             return proposal
         return Proposal(list(proposal.candidates) + extra,

@@ -338,7 +338,7 @@ def main(args) -> int:
 
     from realtime.card import sha256
     from training import datasets
-    from training.detection_eval import fold_of, list_scenes, read_gt
+    from training.detection_eval import FOLDS, fold_of, list_scenes, read_gt
 
     t0 = time.time()
     keras.utils.set_random_seed(args.seed)
@@ -382,7 +382,7 @@ def main(args) -> int:
     card = {"format": "tsr-locator/1", "files": {"keras": keras_path.name, "tflite": tfl.name},
             "sha256": {"keras": sha256(keras_path), "tflite": sha256(tfl)}, "locator": record,
             "training": {"scenes": sorted(p.name for p in train_scenes), "fold": k,
-                         "folds": 5 if k is not None else None,
+                         "folds": FOLDS if k is not None else None,
                          "crops": args.crops, "epochs": args.epochs, "seed": args.seed, "quantize": args.quantize,
                          "hard_negatives": hard_record, "seconds": round(time.time() - t0)},
             "held_out": held_figs}
