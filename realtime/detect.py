@@ -115,9 +115,27 @@ def _hue_mask(h: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
 
 
 def _cc(mask: np.ndarray) -> np.ndarray:
-    """Bounding box, area and centroid of every 8-connected component but the background: (N, 7) float32."""
-    n, _, stats, cent = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
-    return np.concatenate([stats[1:], cent[1:]], axis=1).astype(np.float32)
+    """Bounding box, area and centroid of every 8-connected component but the background: (N, 7) float32.
+
+    Labelled within the bounding box of the mask's pixels, widened to an even origin and even sides:
+    OpenCV's BBDT labeller (with its statistics) takes twice as long on a grid of odd width or height
+    (353 against 172 us at 339 or 340 x 200) and costs per pixel, and on GTSDB that box covers 0.15-0.97
+    of the grid. The even origin keeps the labeller's 2x2 blocks, and so the components' order, those
+    of the whole grid.
+    """
+    x, y, w, h = cv2.boundingRect(mask)
+    if not w:
+        return np.zeros((0, 7), np.float32)
+    x0, y0 = x & ~1, y & ~1
+    sub = mask[y0:y + h + ((y + h - y0) & 1), x0:x + w + ((x + w - x0) & 1)]
+    if (sub.shape[0] | sub.shape[1]) & 1:  # the grid itself ends there: one more row or column of background
+        sub = cv2.copyMakeBorder(sub, 0, sub.shape[0] & 1, 0, sub.shape[1] & 1, cv2.BORDER_CONSTANT, value=0)
+    n, _, stats, cent = cv2.connectedComponentsWithStatsWithAlgorithm(sub, 8, cv2.CV_32S, cv2.CCL_BBDT)
+    st = np.concatenate([stats[1:], cent[1:]], axis=1)
+    if x0 or y0:
+        st[:, [0, 5]] += x0
+        st[:, [1, 6]] += y0
+    return st.astype(np.float32)
 
 
 def _holes(mask: np.ndarray) -> np.ndarray:

@@ -177,6 +177,23 @@ def test_ring_inside_frames_a_sign_merged_with_red_surroundings():
     assert max(iou(d.box, box) for d in dets) >= 0.6
 
 
+@pytest.mark.parametrize("shape", [(200, 340), (191, 340), (60, 91), (7, 5)])
+@pytest.mark.parametrize("seed", range(3))
+def test_components_labelled_in_their_box_are_those_of_the_whole_grid(shape, seed):
+    """``_cc`` labels only the even-aligned box around the mask's pixels: the same rows, in the same
+    order, as labelling the whole grid, for grids of odd and even sides and pixels anywhere in them."""
+    rng = np.random.default_rng(seed)
+    H, W = shape
+    mask = np.zeros(shape, np.uint8)
+    y0, x0 = rng.integers(0, H), rng.integers(0, W)
+    y1, x1 = rng.integers(y0, H) + 1, rng.integers(x0, W) + 1
+    mask[y0:y1, x0:x1] = np.where(rng.random((y1 - y0, x1 - x0)) < 0.4, 255, 0)
+    n, _, stats, cent = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
+    whole = np.concatenate([stats[1:], cent[1:]], axis=1).astype(np.float32)
+    np.testing.assert_array_equal(_cc(mask), whole)
+    assert _cc(np.zeros(shape, np.uint8)).shape == (0, 7)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_holes_are_the_complement_components_touching_no_edge(seed):
     """The flood-filled shortcut gives exactly the rows the plain labelling would keep."""
