@@ -370,7 +370,9 @@ class Detector:
         """Bright, unsaturated, disc-filled blobs brighter than their surroundings (pooled px)."""
         c = self.config
         size = (max(1, v.shape[1] // c.pool), max(1, v.shape[0] // c.pool))
-        vq, sq = (reduce(a, size) for a in (v, s))
+        # a whole factor: the work image's odd last row or column (a 1280x720 frame's, a mosaic's black
+        # edge) is left out; resampling by 383/191 instead took 0.56 against 0.01 ms an image
+        vq, sq = (reduce(a[: c.pool * size[1], : c.pool * size[0]], size) for a in (v, s))
         local = cv2.blur(vq, (c.achromatic_block, c.achromatic_block))
         mask = cv2.bitwise_and(cv2.compare(vq, cv2.add(local, c.achromatic_offset), cv2.CMP_GT),
                                cv2.compare(sq, c.achromatic_max_saturation, cv2.CMP_LT))
