@@ -36,7 +36,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from realtime.preprocess import as_bgr8, reduce
+from realtime.preprocess import Work, as_bgr8, reduce, work_image
 from realtime.types import Detection
 
 ROUTES = ("red", "blue", "yellow", "achromatic")
@@ -209,14 +209,19 @@ class Detector:
         self._levels = {"red": c.red_levels, "blue": c.blue_levels, "yellow": c.yellow_levels}
         self._kernel = np.ones((c.pool, c.pool), np.uint8)
 
-    def __call__(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def work(self, frame_bgr: np.ndarray) -> Work:
+        """The frame at the size colour is judged at (``work_width``), for ``__call__``'s ``work``."""
+        return work_image(as_bgr8(frame_bgr), self.config.work_width)
+
+    def __call__(self, frame_bgr: np.ndarray, work: Work | None = None) -> list[Detection]:
+        """Candidates of a frame; ``work`` is ``self.work(frame_bgr)`` where the caller has it already
+        (``Recognizer.propose`` hands it on to the learned localizer)."""
         c = self.config
         frame = as_bgr8(frame_bgr)
         H, W = frame.shape[:2]
         if min(H, W) < max(4, c.min_size // 2):
             return []
-        scale = min(1.0, c.work_width / W)
-        small = reduce(frame, (round(W * scale), round(H * scale))) if scale < 1.0 else frame
+        small, scale = work if work is not None else self.work(frame)
         small = _balanced(small, c.white_balance)
         h, s, v = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
         noisy = cv2.mean(cv2.absdiff(v, cv2.blur(v, (3, 3))))[0] > c.max_noise
@@ -480,7 +485,8 @@ def _time(fn, frames: list[np.ndarray]) -> tuple[list[float], list[float], list[
 
 def _bench(argv: list[str] | None = None) -> int:
     """``python -m realtime.detect DIR [N]``: detector time per frame on one core (CPU and wall), and
-    the learned localizer's (``realtime.locate``) where its model is shipped."""
+    where its model is shipped the learned localizer's (``realtime.locate``, reducing the frame
+    itself, as for a still on its own) and stage 1's: both, sharing the detector's reduced frame."""
     import sys
     from pathlib import Path
 
@@ -492,21 +498,24 @@ def _bench(argv: list[str] | None = None) -> int:
     paths = paths[:: max(1, len(paths) // int(args[1]))] if len(args) > 1 else paths
     cv2.setNumThreads(1)
     frames = [cv2.imread(str(p)) for p in paths]
-    stages = [("detector", Detector())]
+    detector = Detector()
+    stages = [("detector", detector)]
     from realtime.locate import DEFAULT_LOCATOR, Locator
 
     if DEFAULT_LOCATOR.is_file():
-        stages.append(("learned localizer", Locator(threads=1)))
-    means = []
+        locator = Locator(threads=1)
+
+        def both(frame: np.ndarray) -> list[Detection]:  # as ``Recognizer`` runs them: one reduction
+            work = detector.work(frame)
+            return detector(frame, work=work) + locator(frame, work=work)
+
+        stages += [("learned localizer", locator), ("stage 1 on one core (both, one reduction)", both)]
     for name, fn in stages:
         cpu, wall, n = _time(fn, frames)
-        means.append(np.mean(cpu) * 1e3)
         print(f"{name}: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 passes: CPU mean "
               f"{np.mean(cpu) * 1e3:.2f} ms, median {np.median(cpu) * 1e3:.2f} ms; wall mean "
               f"{np.mean(wall) * 1e3:.2f} ms, median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} "
               f"candidates/frame (OpenCV {cv2.__version__}, NumPy {np.__version__})")
-    if len(means) > 1:  # what a still costs on one core; a video loop runs the two on different cores
-        print(f"stage 1 on one core: {sum(means):.2f} ms CPU mean a frame")
     return 0
 
 

@@ -66,18 +66,19 @@ class StageTimes:
 
 
 class Timed:
-    """Wraps one stage object so each call of its ``method`` is booked under ``stage``.
+    """Wraps one stage object so each call of its ``method`` (a name, or several) is booked under ``stage``.
 
     The recognizer stays unaware of timing: it calls ``detector(frame)``, ``gate.predict_proba``
     and ``classifier.classify_boxes`` as usual.
     """
 
-    def __init__(self, inner, times: StageTimes, stage: str, method: str = "__call__") -> None:
-        self._inner, self._times, self._stage, self._method = inner, times, stage, method
+    def __init__(self, inner, times: StageTimes, stage: str, method: str | tuple[str, ...] = "__call__") -> None:
+        self._inner, self._times, self._stage = inner, times, stage
+        self._methods = (method,) if isinstance(method, str) else tuple(method)
 
     def __getattr__(self, name: str):
         attr = getattr(self._inner, name)
-        if name != self._method:
+        if name not in self._methods:
             return attr
 
         def timed(*args, **kwargs):
@@ -134,7 +135,8 @@ def build_recognizer(model: str | None = None, backend: str = "litert", factory:
     overrides = {} if min_score is None else {"min_score": float(min_score), "route_min_score": {}}
     if times is None:
         return Recognizer(detector, classifier, gate=gate_model, refine=refine, locator=locator, **overrides)
-    return Recognizer(Timed(detector, times, "detect"), Timed(classifier, times, "classify", "classify_boxes"),
+    return Recognizer(Timed(detector, times, "detect", ("__call__", "work")),
+                      Timed(classifier, times, "classify", "classify_boxes"),
                       gate=None if gate_model is None else Timed(gate_model, times, "gate", "predict_proba"),
                       refine=None if refine is None else Timed(refine, times, "refine"),
                       locator=None if locator is None else Timed(locator, times, "locate"), **overrides)

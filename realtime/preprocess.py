@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -164,6 +165,24 @@ def reduce(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (k * w, k * h) != (W, H):
         img = cv2.resize(img, (k * w, k * h), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+class Work(NamedTuple):
+    """A frame reduced once for the stages that look at the whole of it at about the same size (the
+    detector's colour routes, the learned localizer): a 1280x720 frame's reduction costs ~1.4 ms,
+    a 1920x1080 one's ~5, and each stage took its own."""
+
+    image: np.ndarray  # BGR uint8, the frame by ``reduce`` (as it is, when not reduced)
+    scale: float  # work px per frame px (1.0: the frame itself)
+
+
+def work_image(frame: np.ndarray, width: int) -> Work:
+    """``frame`` reduced to ``width`` px wide, keeping its aspect; a narrower frame as it is."""
+    H, W = frame.shape[:2]
+    scale = min(1.0, width / W) if W else 1.0
+    if scale >= 1.0:
+        return Work(frame, 1.0)
+    return Work(reduce(frame, (round(W * scale), round(H * scale))), scale)
 
 
 def _resize_into(img: np.ndarray, dst: np.ndarray) -> None:

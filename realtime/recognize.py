@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from realtime.classes import CLASSES, NUM_CLASSES
-from realtime.preprocess import as_bgr8, prepare_boxes
+from realtime.preprocess import Work, as_bgr8, prepare_boxes
 from realtime.types import Detection, iou_matrix
 
 # what must agree, loosest first (ties between modes go to the later, stricter one); "shape" checks
@@ -295,7 +295,7 @@ class Recognizer:
     def classify_all(self, frame: np.ndarray) -> list[Detection]:
         """Every candidate the gate passes, with class, score and refined box, before any rejection."""
         img = as_bgr8(frame)
-        cands, gate = self.located(img, self.propose(img))
+        cands, gate, _ = self.located(img, self.propose(img))
         return self.classify_candidates(img, cands, gate=gate)
 
     def propose(self, img: np.ndarray) -> Proposal:
@@ -308,8 +308,9 @@ class Recognizer:
         with the gate on this side the halves are closer to even (docs/PIPELINE.md). The learned
         localizer runs in ``finish``, for the same reason.
         """
-        cands = self.detector(img)
-        return self.refined(img, cands, self.gate_scores(img, cands))
+        work = self.detector.work(img) if hasattr(self.detector, "work") else None
+        cands = self.detector(img) if work is None else self.detector(img, work=work)
+        return self.refined(img, cands, self.gate_scores(img, cands))._replace(work=work)
 
     def refined(self, img: np.ndarray, cands: list[Detection], gate: np.ndarray, gate_model=None) -> Proposal:
         """The candidates and their gate P(sign), plus the closer look's candidates around the
@@ -333,15 +334,16 @@ class Recognizer:
         locator = locator if locator is not None else self.locator
         if locator is None:
             return proposal
-        return self._joined(img, proposal, locator(img), gate_model)
+        extra = locator(img) if proposal.work is None else locator(img, work=proposal.work)
+        return self._joined(img, proposal, extra, gate_model)
 
     def _joined(self, img: np.ndarray, proposal: Proposal, extra: list[Detection], gate_model=None) -> Proposal:
         """``proposal`` with ``extra`` candidates after its own, gated by ``gate_model`` (default the
         recognizer's gate); ``proposal`` itself when there are none."""
         if not extra:
             return proposal
-        return Proposal(list(proposal.candidates) + extra,
-                        np.concatenate([proposal.gate, self.gate_scores(img, extra, gate_model)]))
+        return proposal._replace(candidates=list(proposal.candidates) + extra,
+                                 gate=np.concatenate([proposal.gate, self.gate_scores(img, extra, gate_model)]))
 
     def finish(self, img: np.ndarray, proposal: Proposal) -> list[Detection]:
         """The second half: the learned localizer's candidates (``located``), then classify what the
@@ -433,10 +435,13 @@ class Recognizer:
 
 
 class Proposal(NamedTuple):
-    """What ``Recognizer.propose`` hands to ``finish``: a frame's candidates and their gate P(sign)."""
+    """What ``Recognizer.propose`` hands to ``finish``: a frame's candidates and their gate P(sign),
+    and the detector's reduced frame, which the learned localizer takes instead of reducing the
+    frame again (``realtime.locate.letterbox``; None from a detector without ``work``)."""
 
     candidates: list[Detection]
     gate: np.ndarray
+    work: Work | None = None
 
 
 def gate_probability(gate, img: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:

@@ -569,7 +569,7 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
     cfg = RecognizerConfig(min_score=0.0, route_min_score={}, consistency="none", gate_min=0.6, second_look=None)
     fake, gate = FakeClassifier({"blue": (38, 0.99), "red": (2, 0.95), "yellow": (12, 0.97)}), FakeGate()
     rec = Recognizer(Detector(), fake, cfg, gate=gate)
-    cands, g = rec.propose(img)
+    cands, g, _ = rec.propose(img)
     assert np.array_equal(g, rec.gate_scores(img, cands))
     out = rec.classify_candidates(img, cands, gate=g)
     assert fake.calls == 1 and fake.batch_sizes == [int((g >= 0.6).sum())] and len(out) == (g >= 0.6).sum()

@@ -46,6 +46,39 @@ def _map(h: int = 10, w: int = 12) -> np.ndarray:
     return out
 
 
+def test_letterbox_takes_the_detectors_work_image_only_where_it_fits_at_about_its_own_scale():
+    """The detector's reduced frame saves reducing it again; a 1280x720 frame's (680x382 at
+    0.53125, against the letterbox's own 688x387 at 0.5375) is fed as it is, padded."""
+    from realtime.detect import Detector
+    from realtime.preprocess import Work
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    work = Detector().work(frame)
+    assert work.image.shape == (382, 680, 3) and work.scale == 680 / 1280
+    img, scale = letterbox(frame, 688, 400, work=work)
+    assert scale == work.scale and np.array_equal(img[:382, :680], work.image) and not img[382:].any()
+    assert not img[:, 680:].any()
+    own, s = letterbox(frame, 688, 400)
+    assert s == 688 / 1280 and own.shape == img.shape
+    # too small a work image (a detector configured narrower), or one that does not fit: reduced anew
+    narrow = Work(cv2.resize(frame, (340, 191), interpolation=cv2.INTER_AREA), 340 / 1280)
+    wide = Work(cv2.resize(frame, (700, 394), interpolation=cv2.INTER_AREA), 700 / 1280)
+    for other in (narrow, wide):
+        again, s = letterbox(frame, 688, 400, work=other)
+        assert s == 688 / 1280 and np.array_equal(again, own)
+
+
+def test_the_localizer_finds_the_same_on_1360x800_frames_with_the_detectors_work_image():
+    from realtime.detect import Detector
+
+    frame = np.random.default_rng(4).integers(0, 255, (800, 1360, 3), dtype=np.uint8)
+    cv2.circle(frame, (700, 300), 30, (40, 40, 220), 6)
+    loc, det = Locator(), Detector()
+    assert loc(frame, work=det.work(frame)) == loc(frame)
+    assert det(frame, work=det.work(frame)) == det(frame)
+
+
 def test_decode_turns_a_peak_into_its_box_by_hand():
     out = _map()
     out[4, 6] = [3.0, np.log(20.0), np.log(18.0), 0.5, 0.25]
@@ -104,13 +137,33 @@ def test_learned_candidates_join_after_the_proposal_and_pass_the_colour_check():
     img = np.zeros((80, 80, 3), np.uint8)
     rec = Recognizer(lambda im: list(coarse), None, locator=lambda im: list(learned))
     first = rec.propose(img)
-    assert first.candidates == coarse
+    assert first.candidates == coarse and first.work is None  # a detector without ``work``
     both = rec.located(img, first)
     assert both.candidates == coarse + learned and both.gate.tolist() == [1.0, 1.0]  # no gate: ones
     assert Recognizer(lambda im: list(coarse), None).located(img, first) == first  # no localizer
     assert rec.located(img, Proposal(coarse, np.ones(1)), locator=lambda im: []).candidates == coarse
     # the localizer knows no colour or outline: no class is inconsistent with it
     assert consistent(learned[0], 11, "shape") and consistent(learned[0], 38, "shape")
+
+
+def test_the_proposal_hands_the_detectors_work_image_to_the_localizer():
+    """One reduction a frame: ``propose`` keeps the detector's work image, ``finish`` passes it on."""
+    from realtime.detect import Detector
+
+    seen = []
+
+    def locator(im, work=None):
+        seen.append(work)
+        return []
+
+    det = Detector()
+    img = np.random.default_rng(5).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    rec = Recognizer(det, None, locator=locator)
+    first = rec.propose(img)
+    assert first.work is not None and first.work.image.shape == (382, 680, 3)
+    assert [d.box for d in first.candidates] == [d.box for d in det(img)]
+    rec.located(img, first)
+    assert seen == [first.work]
 
 
 def test_pasted_signs_land_in_their_boxes():
@@ -294,7 +347,7 @@ def test_train_locator_writes_a_model_the_locator_runs(tmp_path: Path):
 
 def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):
     """``python -m realtime.detect DIR`` prints a line for the colour detector and, where the model is
-    shipped, one for the learned localizer: stage 1's two parts, each on one core."""
+    shipped, one for the learned localizer and one for the two together (stage 1), each on one core."""
     import cv2
 
     from realtime.detect import _bench
@@ -305,5 +358,5 @@ def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("detector: 2 frames of 136x80")
     assert ("learned localizer: 2 frames" in out) == DEFAULT_LOCATOR.is_file()
-    assert ("stage 1 on one core: " in out) == DEFAULT_LOCATOR.is_file()
+    assert ("stage 1 on one core (both, one reduction): 2 frames" in out) == DEFAULT_LOCATOR.is_file()
     assert _bench([]) == 2

@@ -129,13 +129,13 @@ def test_the_recognizer_gates_the_fine_candidates_after_the_coarse_ones():
     det = Detector()
     coarse = det(img)
     gate = FakeGate()
-    cands, g = Recognizer(det, None, gate=gate, refine=FineLook(config=RefineConfig(min_gate=0.0))).propose(img)
+    cands, g, _ = Recognizer(det, None, gate=gate, refine=FineLook(config=RefineConfig(min_gate=0.0))).propose(img)
     assert len(cands) > len(coarse) and len(g) == len(cands)
     assert [d.box for d in cands[:len(coarse)]] == [d.box for d in coarse]
     assert gate.seen == len(cands)  # coarse and fine candidates gated, each once
-    plain, _ = Recognizer(det, None, gate=FakeGate()).propose(img)
+    plain, _, _ = Recognizer(det, None, gate=FakeGate()).propose(img)
     assert len(plain) == len(coarse)
-    ungated, _ = Recognizer(det, None, refine=FineLook()).propose(img)  # no gate: no seeds to trust
+    ungated, _, _ = Recognizer(det, None, refine=FineLook()).propose(img)  # no gate: no seeds to trust
     assert len(ungated) == len(coarse)
 
 

@@ -330,7 +330,8 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
         if img is None:
             raise ValueError(f"cannot read image {path}")
         t0 = time.perf_counter()
-        c = detector(img)
+        work = detector.work(img) if hasattr(detector, "work") else None  # as Recognizer.propose does
+        c = detector(img) if work is None else detector(img, work=work)
         t1 = t2 = t3 = tl = time.perf_counter()
         coarse[path.name] = len(c)
         if recognizer is not None:
@@ -338,9 +339,9 @@ def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequen
             gate = (gates or {}).get(path.name)
             g = recognizer.gate_scores(img, c, gate)
             t2 = time.perf_counter()
-            c, g = recognizer.refined(img, c, g, gate)
+            c, g, _ = recognizer.refined(img, c, g, gate)
             t3 = time.perf_counter()
-            c, g = recognizer.located(img, Proposal(c, g), (locators or {}).get(path.name), gate)
+            c, g, _ = recognizer.located(img, Proposal(c, g, work), (locators or {}).get(path.name), gate)
             gate_scores[path.name] = g
             tl = time.perf_counter()
             classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
