@@ -494,10 +494,20 @@ def _bench(argv: list[str] | None = None) -> int:
     if not args:
         print("usage: python -m realtime.detect DIR [N]", file=sys.stderr)
         return 2
-    paths = sorted(p for p in Path(args[0]).iterdir() if p.suffix.lower() in (".jpg", ".png", ".ppm"))
+    folder = Path(args[0])
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder of images", file=sys.stderr)
+        return 2
+    if len(args) > 1 and not (args[1].isdigit() and int(args[1]) > 0):
+        print(f"error: N must be a positive whole number, not {args[1]!r}", file=sys.stderr)
+        return 2
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png", ".ppm"))
     paths = paths[:: max(1, len(paths) // int(args[1]))] if len(args) > 1 else paths
     cv2.setNumThreads(1)
-    frames = [cv2.imread(str(p)) for p in paths]
+    frames = [f for f in (cv2.imread(str(p)) for p in paths) if f is not None]
+    if not frames:
+        print(f"error: no readable .jpg, .png or .ppm images in {folder}", file=sys.stderr)
+        return 2
     detector = Detector()
     stages = [("detector", detector)]
     from realtime.locate import DEFAULT_LOCATOR, Locator

@@ -360,3 +360,16 @@ def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):
     assert ("learned localizer: 2 frames" in out) == DEFAULT_LOCATOR.is_file()
     assert ("stage 1 on one core (both, one reduction): 2 frames" in out) == DEFAULT_LOCATOR.is_file()
     assert _bench([]) == 2
+
+
+def test_the_detector_benchmark_refuses_bad_input_in_one_line(tmp_path: Path, capsys):
+    """A missing folder, a folder with no readable image and a bad N each get one line and exit 2."""
+    from realtime.detect import _bench
+
+    assert _bench([str(tmp_path / "missing")]) == 2
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    assert _bench([str(tmp_path)]) == 2
+    assert _bench([str(tmp_path), "many"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert "missing is not a folder" in err[0] and "no readable" in err[1] and "'many'" in err[2]

@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             from training.detection_eval import main as det_main
 
             return det_main(args)
-    except (DatasetError, ModelError, FileNotFoundError, ValueError) as exc:
+    except (DatasetError, ModelError, OSError, ValueError) as exc:  # bad input or an unwritable output
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

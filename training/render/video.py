@@ -69,6 +69,9 @@ class DriveBy:
                  n_signs: int = 3, classes: Sequence[int] | None = None, *, noise: bool = True,
                  blur: bool = True, distractors: bool = True, lighting: bool = True,
                  foreshorten: bool = True) -> None:
+        if width < 128 or height < 72 or n_frames < 1 or fps <= 0:  # smaller scenes leave no room for a road
+            raise ValueError(f"a drive-by needs at least 128x72 pixels, 1 frame and a positive frame rate "
+                             f"(got {width}x{height}, {n_frames} frames at {fps} fps)")
         self.n_frames, self.width, self.height, self.fps = int(n_frames), int(width), int(height), float(fps)
         self.blur, self.foreshorten = blur, foreshorten
         ss = np.random.SeedSequence(int(seed))
