@@ -203,9 +203,8 @@ def test_render_driveby_cli_writes_video_and_ground_truth(tmp_path, capsys) -> N
     assert again.read_text() == gt.read_text()  # deterministic from the seed
 
 
-
 def test_render_driveby_cli_refuses_an_unwritable_output_in_one_line(tmp_path, capsys) -> None:
-    """An output path OpenCV cannot write (here under a plain file) is a user's error: one line, exit 2."""
+    """An output path that cannot be written (here under a plain file) is a user's error: one line, exit 2."""
     from training.__main__ import main
 
     (tmp_path / "file").write_text("")
@@ -224,6 +223,7 @@ def test_render_driveby_cli_refuses_a_frame_too_small_for_a_road(tmp_path, capsy
                  "--width", "96", "--height", "64"]) == 2
     assert "at least 128x72 pixels" in capsys.readouterr().err
     assert not (tmp_path / "d.mp4").exists()
+
 
 def test_no_sign_uses_opencvs_fonts(monkeypatch) -> None:
     """OpenCV's font engine changed between 5.0 and 5.1 (a rendered 60 was then read as 80): digits and
