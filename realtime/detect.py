@@ -1,4 +1,4 @@
-"""Stage 1: propose sign candidates by colour and structure, in 5-10 milliseconds on one core, for any frame.
+"""The colour/shape detector: sign candidates by colour and structure, in 5-10 ms on one core, for any frame.
 
 The detector is tuned for recall, not precision: what it proposes, a small CNN (the gate) and
 the recognizer then judge, and the recognizer's box head re-frames. So the work here is a
@@ -24,86 +24,24 @@ handful of whole-image OpenCV calls and vectorised numpy, with no per-blob Pytho
    also grown 1.5x about its centre (stripes and pictograms often cut the disc into parts);
 8. exact duplicates go, and the best ``max_candidates`` stay, with a guaranteed share per colour.
 
-Figures, and what still falls short, are in docs/DETECTOR.md; ``python -m realtime.detect DIR``
-times it.
+Figures, and what still falls short, are in docs/DETECTOR.md; the detect-bench command
+times it (``python -m realtime detect-bench FOLDER``). Every threshold is in ``config.DetectorConfig``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from realtime.config import DetectorConfig
 from realtime.preprocess import Work, as_bgr8, reduce, work_image
 from realtime.types import Detection
 
 ROUTES = ("red", "blue", "yellow", "achromatic")
 KINDS = ("blob", "end", "ring", "core")  # how a candidate was found (Detection.shape stays the outline)
 _KIND = {k: i for i, k in enumerate(KINDS)}
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Every threshold of the localiser, in one place so evaluations can record and vary them."""
-
-    work_width: int = 680  # colour is judged at about this width; wider frames are reduced
-    pool: int = 2  # blobs are found on score images pooled this much further
-    min_size: int = 14  # longer side of a candidate box, frame pixels
-    max_size: int = 250
-    # OpenCV HSV: H 0..180, S and V 0..255. Dusk and shade tint red rims magenta (H 150-165).
-    red_hue: tuple[int, int] = (10, 150)  # red if H <= first or H >= second
-    blue_hue: tuple[int, int] = (96, 130)
-    yellow_hue: tuple[int, int] = (10, 34)  # GTSDB's priority-road cores range from orange to yellow
-    red_levels: tuple[int, ...] = (35, 70, 120)  # minimum saturation of each mask level
-    blue_levels: tuple[int, ...] = (60, 110)
-    yellow_levels: tuple[int, ...] = (50, 100)
-    min_value: int = 15  # darker pixels have no reliable hue
-    white_balance: float = 0.5  # exponent of the grey-world gains (0 = off)
-    max_noise: float = 16.0  # mean |V - 3x3 mean| above which a frame is smoothed and loose levels skipped
-    # fill = blob pixels / bounding-box pixels: a ring ~0.35-0.6, a blue disc with its symbol ~0.5-0.8,
-    # a diamond core 0.5; blobs under measurable_px pooled pixels (24 frame px at 1360 wide) are too
-    # coarse to measure: pooling fills a small no-entry sign's bar (fill 0.96 at 20 px). 5 -> 6:
-    # cross-validated end-to-end recall 0.823 -> 0.830, no more false alarms (docs/BENCHMARKS.md)
-    red_fill: tuple[float, float] = (0.1, 0.95)
-    blue_fill: tuple[float, float] = (0.35, 0.95)
-    yellow_fill: tuple[float, float] = (0.35, 0.75)
-    measurable_px: int = 6
-    max_aspect: float = 1.6  # long / short side of a single sign's blob
-    max_stack: float = 3.2  # longer blobs up to this become a square at each end
-    split_aspect: float = 1.3  # blobs longer than this (up to max_stack) also give the two end squares
-    hole_grow: float = 1.55  # inside of a ring or bordered triangle -> outer rim
-    # pooled px added to an inside's width and height before growing: max-pooling the red score
-    # shrinks every inside by about half a pooled pixel, and a triangle's by more (its apex goes).
-    # 0 -> 1 (with the pooling's half-pixel shift): candidate recall at IoU 0.6 0.799 -> 0.839
-    # (prohibitory 0.851 -> 0.926, danger 0.747 -> 0.785; a plateau from 0.75 to 1.25; docs/BENCHMARKS.md)
-    hole_pad: float = 1.0
-    ring_levels: int = 2  # the loosest red levels also searched for ring insides
-    hole_min_fill: float = 0.35
-    triangle_fill: float = 0.65  # insides filling less of their box than this are triangles
-    yellow_grow: float = 1.9  # yellow core -> white-bordered diamond
-    white_max_saturation: int = 70  # the border around a yellow core
-    white_min_brightness: float = 0.75  # relative to the core
-    # of the four border samples, how many must be white: backlit or shaded signs show two (was 3:
-    # end-to-end recall +0.007 cross-validated, no more false alarms; docs/BENCHMARKS.md)
-    white_min_sides: int = 2
-    achromatic: bool = True  # end-of-restriction signs: bright grey-white discs
-    achromatic_block: int = 21  # local-mean window, pooled px (~84 frame px at 1360 wide)
-    achromatic_offset: int = 20  # brighter than the local mean by this much
-    achromatic_max_saturation: int = 70
-    achromatic_fill: float = 0.5
-    # end-of signs' diagonal stripes cut the white disc into parts: each part is also proposed grown by this
-    achromatic_grow: float = 1.5
-    max_candidates: int = 250
-    # share of max_candidates reserved for each colour, so red clutter cannot crowd out a blue sign
-    route_share: dict = field(default_factory=lambda: {"red": 0.5, "blue": 0.2, "yellow": 0.1, "achromatic": 0.1})
-
-    def __post_init__(self) -> None:
-        if self.pool < 1 or self.work_width < 8:
-            raise ValueError("pool must be >= 1 and work_width >= 8")
-        if not 0 < self.min_size <= self.max_size:
-            raise ValueError(f"need 0 < min_size <= max_size, got {self.min_size}, {self.max_size}")
 
 
 def _hue_mask(h: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -215,14 +153,14 @@ class Detector:
 
     def __call__(self, frame_bgr: np.ndarray, work: Work | None = None) -> list[Detection]:
         """Candidates of a frame; ``work`` is ``self.work(frame_bgr)`` where the caller has it already
-        (``Recognizer.propose`` hands it on to the learned localizer)."""
+        (``Cascade.propose`` hands it on to the learned localizer)."""
         c = self.config
         frame = as_bgr8(frame_bgr)
         H, W = frame.shape[:2]
         if min(H, W) < max(4, c.min_size // 2):
             return []
         small, scale = work if work is not None else self.work(frame)
-        small = _balanced(small, c.white_balance)
+        small = _balanced(small, c.white_balance, c.white_gain_range)
         h, s, v = cv2.split(cv2.cvtColor(small, cv2.COLOR_BGR2HSV))
         noisy = cv2.mean(cv2.absdiff(v, cv2.blur(v, (3, 3))))[0] > c.max_noise
         if noisy:  # sensor noise, not texture: smooth it, and trust only the stricter levels below
@@ -259,9 +197,8 @@ class Detector:
         c = self.config
         st, route, strict, seq, _ = _stack(levels)
         # blob boxes keep the pooled grid's offset (``_pool_shift``: 2 frame px right and down at 1360
-        # wide). Corrected, candidate recall at IoU 0.6 rose 0.841 -> 0.884, but end to end fell
-        # (cross-validated 0.983 / 0.890 -> 0.985 / 0.877 with the shipped gates, 0.966 / 0.877 with
-        # gates retrained on the corrected boxes; 2026-12-02, docs/BENCHMARKS.md)
+        # wide). Corrected, candidate recall at IoU 0.6 rises but cross-validated end-to-end recall
+        # falls, with the shipped gates and with gates retrained on the corrected boxes alike
         x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
         long_side, short_side = np.maximum(w, h), np.minimum(w, h)
         fill = area / np.maximum(w * h, 1)
@@ -301,7 +238,7 @@ class Detector:
         _, H, W = masks.shape
         fill = area / np.maximum(w * h, 1)
         ok = (np.maximum(w, h) * f * c.hole_grow >= c.min_size) & (np.maximum(w, h) * f <= c.max_size)
-        ok &= (np.maximum(w, h) <= 1.8 * np.minimum(w, h)) & (fill >= c.hole_min_fill)
+        ok &= (np.maximum(w, h) <= c.hole_max_aspect * np.minimum(w, h)) & (fill >= c.hole_min_fill)
         ok &= (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
         idx = np.flatnonzero(ok)
         xi, yi, wi, hi = (a[idx].astype(np.int64) for a in (x, y, w, h))
@@ -384,7 +321,8 @@ class Detector:
         st = _cc(mask)
         x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
         long_side, short_side = np.maximum(w, h), np.minimum(w, h)
-        ok = (long_side * f >= c.min_size) & (long_side * f <= c.max_size) & (long_side <= 1.4 * short_side)
+        ok = (long_side * f >= c.min_size) & (long_side * f <= c.max_size)
+        ok &= long_side <= c.achromatic_max_aspect * short_side
         ok &= (area / np.maximum(w * h, 1) >= c.achromatic_fill) | (long_side < c.measurable_px)
         boxes = np.stack([x, y, x + w, y + h], axis=1)[ok]
         if c.achromatic_grow > 1.0 and len(boxes):
@@ -430,22 +368,22 @@ def _pool_shift(pool: int) -> float:
     return -(pool // 2) / pool
 
 
-def white_gains(bgr: np.ndarray, strength: float) -> np.ndarray | None:
+def white_gains(bgr: np.ndarray, strength: float, limits: tuple[float, float] = (0.6, 1.7)) -> np.ndarray | None:
     """Per-channel gains of a partial grey-world white balance (None: off, or a channel is black).
 
     Dusk and shade tint red rims magenta and white insides blue; the gains pull the frame's mean
-    a part of the way (``strength``) toward grey.
+    a part of the way (``strength``) toward grey, no gain beyond ``limits``.
     """
     if strength <= 0:
         return None
     means = np.array(cv2.mean(bgr)[:3])
     if means.min() < 1:
         return None
-    return np.clip((means.mean() / means) ** strength, 0.6, 1.7)
+    return np.clip((means.mean() / means) ** strength, *limits)
 
 
-def _balanced(bgr: np.ndarray, strength: float) -> np.ndarray:
-    gains = white_gains(bgr, strength)  # cv2.transform: ~3x cheaper than cv2.multiply here
+def _balanced(bgr: np.ndarray, strength: float, limits: tuple[float, float]) -> np.ndarray:
+    gains = white_gains(bgr, strength, limits)  # cv2.transform: ~3x cheaper than cv2.multiply here
     return bgr if gains is None else cv2.transform(bgr, np.diag(gains).astype(np.float32))
 
 
@@ -464,70 +402,3 @@ def _take(order: np.ndarray, route: np.ndarray, n: int, share: list[float]) -> n
     rest = np.flatnonzero(~chosen)
     chosen[rest[: max(0, n - int(chosen.sum()))]] = True
     return order[chosen]
-
-
-def _time(fn, frames: list[np.ndarray]) -> tuple[list[float], list[float], list[int]]:
-    """CPU and wall seconds and output length of ``fn`` on every frame, three passes (the median is
-    robust to a busy neighbour), after five warm-up calls."""
-    import time
-
-    for f in frames[:5]:
-        fn(f)
-    cpu, wall, n = [], [], []
-    for _ in range(3):
-        for f in frames:
-            t0, p0 = time.perf_counter(), time.process_time()
-            n.append(len(fn(f)))
-            cpu.append(time.process_time() - p0)
-            wall.append(time.perf_counter() - t0)
-    return cpu, wall, n
-
-
-def _bench(argv: list[str] | None = None) -> int:
-    """``python -m realtime.detect DIR [N]``: detector time per frame on one core (CPU and wall), and
-    where its model is shipped the learned localizer's (``realtime.locate``, reducing the frame
-    itself, as for a still on its own) and stage 1's: both, sharing the detector's reduced frame."""
-    import sys
-    from pathlib import Path
-
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print("usage: python -m realtime.detect DIR [N]", file=sys.stderr)
-        return 2
-    folder = Path(args[0])
-    if not folder.is_dir():
-        print(f"error: {folder} is not a folder of images", file=sys.stderr)
-        return 2
-    if len(args) > 1 and not (args[1].isdigit() and int(args[1]) > 0):
-        print(f"error: N must be a positive whole number, not {args[1]!r}", file=sys.stderr)
-        return 2
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png", ".ppm"))
-    paths = paths[:: max(1, len(paths) // int(args[1]))] if len(args) > 1 else paths
-    cv2.setNumThreads(1)
-    frames = [f for f in (cv2.imread(str(p)) for p in paths) if f is not None]
-    if not frames:
-        print(f"error: no readable .jpg, .png or .ppm images in {folder}", file=sys.stderr)
-        return 2
-    detector = Detector()
-    stages = [("detector", detector)]
-    from realtime.locate import DEFAULT_LOCATOR, Locator
-
-    if DEFAULT_LOCATOR.is_file():
-        locator = Locator(threads=1)
-
-        def both(frame: np.ndarray) -> list[Detection]:  # as ``Recognizer`` runs them: one reduction
-            work = detector.work(frame)
-            return detector(frame, work=work) + locator(frame, work=work)
-
-        stages += [("learned localizer", locator), ("stage 1 on one core (both, one reduction)", both)]
-    for name, fn in stages:
-        cpu, wall, n = _time(fn, frames)
-        print(f"{name}: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, 3 passes: CPU mean "
-              f"{np.mean(cpu) * 1e3:.2f} ms, median {np.median(cpu) * 1e3:.2f} ms; wall mean "
-              f"{np.mean(wall) * 1e3:.2f} ms, median {np.median(wall) * 1e3:.2f} ms; {np.mean(n):.1f} "
-              f"candidates/frame (OpenCV {cv2.__version__}, NumPy {np.__version__})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_bench())

@@ -35,6 +35,12 @@ def event_record(source: str, frame: int, t: float, det: Detection,
     }
 
 
+def detection_record(source: str, frame: int, det: Detection, label: str) -> dict:
+    """One detection of a still (the evaluation's ``detections.jsonl``): the event keys a scorer reads."""
+    return {"source": str(source), "frame": int(frame), "box": [round(float(v), 1) for v in det.box],
+            "class_id": int(det.class_id), "label": str(label), "score": round(float(det.score), 4)}
+
+
 class EventLogError(Exception):
     """The event log cannot be written any more (disk full, drive removed); one line for the user."""
 
@@ -145,13 +151,15 @@ class Summary:
             out.update(extra)
         return out
 
-    def format(self, extra: dict | None = None) -> str:
-        s = self.as_dict(extra)
-        lines = [f"{s['frames']} frames in {s['elapsed_s']:.1f} s ({s['fps']:.1f} FPS); "
-                 f"{s['signs']} signs, {s['detections']} confirmed detections"]
-        for r in s["classes"]:
-            lines.append(f"  {r['class_id']:>2d} {r['label']:<42s} {r['signs']:>4d} signs "
-                         f"{r['detections']:>5d} det.  first {r['first_t']:8.2f} s  last {r['last_t']:.2f} s")
-        if any(r["signs"] == 0 for r in s["classes"]):
-            lines.append("  (0 signs: frames in which a sign counted under another class was read as this one)")
-        return "\n".join(lines)
+
+
+def format_summary(s: dict) -> str:
+    """A summary (``Summary.as_dict``) as text: frames and speed, then the signs per class."""
+    lines = [f"{s['frames']} frames in {s['elapsed_s']:.1f} s ({s['fps']:.1f} FPS); "
+             f"{s['signs']} signs, {s['detections']} confirmed detections"]
+    for r in s["classes"]:
+        lines.append(f"  {r['class_id']:>2d} {r['label']:<42s} {r['signs']:>4d} signs "
+                     f"{r['detections']:>5d} det.  first {r['first_t']:8.2f} s  last {r['last_t']:.2f} s")
+    if any(r["signs"] == 0 for r in s["classes"]):
+        lines.append("  (0 signs: frames in which a sign counted under another class was read as this one)")
+    return "\n".join(lines)

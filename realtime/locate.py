@@ -1,4 +1,4 @@
-"""Stage 1c: a small learned localizer that proposes signs by their look, not their rim's colour.
+"""The learned localizer: a small CNN that proposes signs by their look, not their rim's colour.
 
 The colour routes (``realtime.detect``) miss the signs whose rim has no usable colour: a danger
 sign in fog, at dusk or at night, an orange rim the hue of the foliage behind it, a gapped rim
@@ -18,49 +18,35 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from realtime.card import ModelError
+from realtime.config import MODELS, DetectorConfig, LocateConfig
 from realtime.preprocess import Work, as_bgr8, reduce
 from realtime.types import Detection
 
-DEFAULT_LOCATOR = Path(__file__).resolve().parent.parent / "models" / "locator.tflite"
-
-
-@dataclass(frozen=True)
-class LocatorConfig:
-    """How heat-map peaks become candidates."""
-
-    min_heat: float = 0.1  # a peak's heat (sigmoid) must reach this ...
-    max_candidates: int = 12  # ... and the best this many peaks a frame are kept
-    min_size: float = 14.0  # frame px, the detector's floor
-    max_size: float = 250.0
-
-
-# a work image (``preprocess.Work``, the detector's) at least this share of the letterbox's own scale
-# is fed as it is, not reduced again: the detector's 680 px width is 1.2% under the letterbox's 688
-# at 1280x720 and 1920x1080, and the same size at 1360x800
-SHARED_MIN = 0.97
+DEFAULT_LOCATOR = MODELS / "locator.tflite"
+# frame px: the detector's size limits, which the learned candidates keep too
+SIZES = (float(DetectorConfig().min_size), float(DetectorConfig().max_size))
 
 
 def letterbox(frame: np.ndarray, width: int, height: int, out: np.ndarray | None = None,
-              work: Work | None = None) -> tuple[np.ndarray, float]:
+              work: Work | None = None, shared_min: float = LocateConfig().shared_min) -> tuple[np.ndarray, float]:
     """The frame reduced (never enlarged) to fit ``width`` x ``height``, padded right and below with
     black; and the scale applied (input px per frame px).
 
     ``out`` (``(height, width, 3)``, any dtype) receives it in place: the ``Locator`` passes its
     interpreter's float input, which saves a uint8 copy and a float conversion of the whole input
     (~0.15 of ~0.6 ms a 1360x800 frame). ``work``, the frame already reduced, is used instead of
-    reducing it again when it fits and is within ``SHARED_MIN`` of the scale that fits.
+    reducing it again when it fits and is within ``shared_min`` of the scale that fits.
     """
     H, W = frame.shape[:2]
     scale = min(1.0, width / W, height / H)
     if (work is not None and work.image.shape[1] <= width and work.image.shape[0] <= height
-            and work.scale >= SHARED_MIN * scale):
+            and work.scale >= shared_min * scale):
         small, scale = work.image, work.scale
     else:
         small = frame if scale == 1.0 else reduce(frame, (round(W * scale), round(H * scale)))
@@ -74,8 +60,9 @@ def letterbox(frame: np.ndarray, width: int, height: int, out: np.ndarray | None
     return out, scale
 
 
-def decode(out: np.ndarray, stride: int, config: LocatorConfig, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (frame px, (N, 4)) and heats of the map's peaks, best first.
+def decode(out: np.ndarray, stride: int, config: LocateConfig, scale: float = 1.0,
+           sizes: tuple[float, float] = SIZES) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (frame px, (N, 4)) and heats of the map's peaks, best first, longer sides within ``sizes``.
 
     ``out`` is the net's (H, W, 5) output: heat logit, log width, log height (input px), and the
     centre's offset within its cell (x, y, in cells). A peak is a cell whose heat is the highest of
@@ -94,7 +81,7 @@ def decode(out: np.ndarray, stride: int, config: LocatorConfig, scale: float = 1
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1) / scale
     heat = 1.0 / (1.0 + np.exp(-cell[:, 0]))
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    ok = np.flatnonzero((side >= config.min_size) & (side <= config.max_size))[: config.max_candidates]
+    ok = np.flatnonzero((side >= sizes[0]) & (side <= sizes[1]))[: config.max_candidates]
     return boxes[ok].astype(np.float32), heat[ok].astype(np.float32)
 
 
@@ -106,7 +93,8 @@ def _logit(p: float) -> float:
 class Locator:
     """Frame in, learned sign candidates out (``colour`` "learned", ``candidate_score`` the heat)."""
 
-    def __init__(self, model: Path | str | None = None, config: LocatorConfig | None = None, threads: int = 1) -> None:
+    def __init__(self, model: Path | str | None = None, config: LocateConfig | None = None, threads: int = 1,
+                 sizes: tuple[float, float] = SIZES) -> None:
         self.path = Path(model) if model is not None else DEFAULT_LOCATOR
         if not self.path.is_file():
             raise ModelError(f"locator model not found: {self.path}")
@@ -120,7 +108,9 @@ class Locator:
             raise ModelError(f"{self.path}: its card describes no locator (is it a recognizer or a gate?)")
         self.width, self.height = int(loc["input_width"]), int(loc["input_height"])
         self.stride = int(loc["stride"])
-        self.config = config or LocatorConfig(**loc.get("decode", {}))
+        # the card's decoding settings are those it was trained and scored with; a config overrides them
+        self.config = config or LocateConfig(**loc.get("decode", {}))
+        self.sizes = sizes
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -142,7 +132,8 @@ class Locator:
         with self._lock:
             buf = self._it.tensor(self._in["index"])()[0]  # the input buffer itself, written in place
             try:
-                scale = letterbox(frame, self.width, self.height, out=buf, work=work)[1]
+                scale = letterbox(frame, self.width, self.height, out=buf, work=work,
+                                  shared_min=self.config.shared_min)[1]
             finally:
                 del buf  # LiteRT refuses to invoke while a view of its buffers is alive
             self._it.invoke()
@@ -155,7 +146,7 @@ class Locator:
         if min(H, W) == 0:  # nothing to letterbox (the detector, too, returns nothing for it)
             return []
         out, scale = self.heat_map(frame, work)
-        boxes, heat = decode(out, self.stride, self.config, scale)
+        boxes, heat = decode(out, self.stride, self.config, scale, self.sizes)
         boxes = np.clip(boxes, 0, [W, H, W, H])
         return [Detection(box=tuple(b), colour="learned", candidate_score=float(s))
                 for b, s in zip(boxes.tolist(), heat.tolist()) if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]

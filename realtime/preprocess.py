@@ -30,7 +30,7 @@ class Preprocessing:
     clahe_grid: int = 4
     margin: float = 0.1  # border kept around the sign box, as a fraction of its width/height
     # Y of YCrCb is a linear mix of B, G, R: converting there and back costs ~0.003 ms a crop, LAB's
-    # L ~0.022 ms (docs/BENCHMARKS.md). Cards written before this setting existed used "lab".
+    # L ~0.022 ms (docs/BENCHMARKS.md). Cards without this setting were trained on "lab".
     luma: str = "ycrcb"
 
     def __post_init__(self) -> None:
@@ -150,7 +150,7 @@ def reduce(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``img`` shrunk to ``size`` (width, height) by area averaging, fast for any ratio.
 
     OpenCV's INTER_AREA is fast only when the sizes differ by a whole factor: a 1280x720 frame
-    reduced to 680 px wide took 5.4 ms against 0.25 for 1360x800 to 680 (2026-12-02, one thread).
+    reduced to 680 px wide takes ~5.4 ms against ~0.25 for 1360x800 to 680 (one thread).
     For other ratios the frame is first resized bilinearly to the next whole multiple of ``size``
     (1360x766 for that frame), then averaged by that factor: 1.45 ms, within 0.09 grey levels of
     INTER_AREA on average. Whole factors give INTER_AREA's own result; enlarging is bilinear.

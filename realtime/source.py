@@ -8,8 +8,8 @@ falling seconds behind; files deliver every frame (or every ``stride``-th) in or
 from __future__ import annotations
 
 import collections
+import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +23,8 @@ IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm",
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 _OPEN_TIMEOUT_MS = 5000
 
+
+log = logging.getLogger(__name__)  # warnings about damaged input; the command line prints them
 
 class SourceError(Exception):
     """A source that cannot be opened or read; the message is one line meant for the user."""
@@ -264,8 +266,8 @@ def _open_video(path: Path, stride: int, queue_size: int | None) -> Source:
     def _ended() -> None:
         # Frame counts of some containers are estimates (off by a frame or two); a bigger gap is damage.
         if count is not None and pos[0] < count - max(2, count // 50):
-            print(f"warning: {name} ended after {pos[0]} of {count} frames (file truncated or corrupt?); "
-                  "kept what was decoded", file=sys.stderr)
+            log.warning(f"{name} ended after {pos[0]} of {count} frames (file truncated or corrupt?); "
+                  "kept what was decoded")
         return None
 
     return Source(read, kind="video", name=name, live=False, queue_size=queue_size, fps=fps, size=size,
@@ -310,7 +312,7 @@ def _open_image(path: Path) -> Source:
     if img is None:
         raise SourceError(f"cannot read image: {path}")
     if truncated_jpeg(path):
-        print(f"warning: truncated image, using the part that decodes: {path}", file=sys.stderr)
+        log.warning(f"truncated image, using the part that decodes: {path}")
     pending = [img]
 
     def read() -> tuple[np.ndarray, str] | None:
@@ -334,10 +336,10 @@ def _open_folder(path: Path, stride: int, queue_size: int | None) -> Source:
             img = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if img is None:
                 src.unreadable += 1
-                print(f"warning: unreadable image, skipped: {f}", file=sys.stderr)
+                log.warning(f"unreadable image, skipped: {f}")
                 continue
             if truncated_jpeg(f):
-                print(f"warning: truncated image, using the part that decodes: {f}", file=sys.stderr)
+                log.warning(f"truncated image, using the part that decodes: {f}")
             return img, f.name
         return None
 
@@ -403,11 +405,10 @@ def reconnecting_reader(read_once: Callable[[], np.ndarray | None], reconnect: C
             if img is not None:
                 return img, name
             if failures >= attempts:
-                print(f"warning: {name} stopped; gave up after {attempts} reconnect attempts",
-                      file=sys.stderr)
+                log.warning(f"{name} stopped; gave up after {attempts} reconnect attempts")
                 return None
             failures += 1
-            print(f"warning: {name} stopped; reconnecting ({failures}/{attempts})", file=sys.stderr)
+            log.warning(f"{name} stopped; reconnecting ({failures}/{attempts})")
             reconnect()
 
     return read

@@ -1,4 +1,4 @@
-"""Stage 3: follow signs across frames so labels stop flickering and one-frame false alarms stay hidden.
+"""The tracker: follow signs across frames so labels stop flickering and one-frame false alarms stay hidden.
 
 A plain IoU tracker with a centre-distance fallback (signs grow and slide outwards as the car
 approaches, so consecutive boxes of a small sign may not overlap much). Association is greedy on a
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realtime.types import Detection, iou_matrix
+from realtime.boxes import iou_matrix
+from realtime.config import TrackConfig
+from realtime.types import Detection
 
 
 @dataclass
@@ -51,17 +53,15 @@ class Track:
 class Tracker:
     """Greedy IoU + centre-distance tracker. ``update`` once per frame, ``reset`` between unrelated stills."""
 
-    def __init__(self, k: int = 3, n: int = 5, max_age: int = 10, iou_threshold: float = 0.2,
-                 max_distance: float = 1.0, vote_window: int = 15, velocity_smoothing: float = 0.5) -> None:
-        if not 1 <= k <= n:
-            raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
-        # max_age 10: the recognizer may reject a small sign for several frames in a row; at 5 the
-        # demo's 60 km/h sign came back as a second track (same drive-by figures, docs/PIPELINE.md)
-        self.k, self.n, self.max_age = k, n, max_age
-        self.iou_threshold = iou_threshold
-        self.max_distance = max_distance  # centre distance, in units of the mean box side
-        self.vote_window = vote_window
-        self.alpha = velocity_smoothing
+    def __init__(self, config: TrackConfig | None = None, **overrides) -> None:
+        """``config`` (default: the shipped settings), with single settings overridden by keyword."""
+        c = dataclasses.replace(config or TrackConfig(), **overrides)
+        self.config = c
+        self.k, self.n, self.max_age = c.k, c.n, c.max_age
+        self.iou_threshold = c.iou_threshold
+        self.max_distance = c.max_distance  # centre distance, in units of the mean box side
+        self.vote_window = c.vote_window
+        self.alpha = c.velocity_smoothing
         self.reset()
 
     def reset(self) -> None:

@@ -1,10 +1,13 @@
-"""The one small type every stage passes along: a sign detection in one frame."""
+"""The small types every stage passes along: a sign detection, a frame's proposal, a frame's result."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+
+from realtime.preprocess import Work
 
 
 @dataclass
@@ -16,11 +19,11 @@ class Detection:
     """
 
     box: tuple[float, float, float, float]
-    score: float = 0.0  # classifier confidence in [0, 1]
+    score: float = 0.0  # P(sign) x class confidence in [0, 1]
     class_id: int = -1
-    colour: str = ""  # detector route that found it: red, blue, yellow, achromatic, ...
+    colour: str = ""  # how it was proposed: the detector's route (red, blue, yellow, achromatic) or "learned"
     shape: str = ""  # circle, triangle, inverted_triangle, octagon, diamond
-    candidate_score: float = 0.0  # detector's own shape/colour evidence in [0, 1]
+    candidate_score: float = 0.0  # the proposer's own evidence in [0, 1]
     track_id: int | None = None
     confirmed: bool = False
 
@@ -33,26 +36,21 @@ class Detection:
         return self.box[3] - self.box[1]
 
 
-def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    """Jaccard index of two boxes (the GTSDB match criterion is >= 0.6)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+class Proposal(NamedTuple):
+    """A frame's candidates so far and the gate's P(sign) for each, plus the detector's reduced frame
+    (``work``), which the learned localizer takes instead of reducing the frame again."""
+
+    candidates: list[Detection]
+    gate: np.ndarray
+    work: Work | None = None
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Jaccard index of every box in ``a`` (N, 4) against every box in ``b`` (M, 4): (N, M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+@dataclass
+class FrameResult:
+    """What the pipeline yields for every frame: where it came from and the signs on it."""
+
+    index: int  # frame number in the source
+    t: float  # seconds from the start of the source
+    name: str  # the source's name for the frame (file name for folders)
+    image: np.ndarray  # the BGR frame, annotated when the pipeline draws
+    detections: list[Detection] = field(default_factory=list)  # tracked (or, for stills, accepted) signs

@@ -76,7 +76,7 @@ def test_bad_stride_is_a_usage_error() -> None:
 
 
 def test_help_is_fast_and_loads_no_ml_runtime() -> None:
-    code = ("import sys, realtime.__main__ as m; m._parser(); "
+    code = ("import sys, realtime.cli as m; m.parser(); "
             "print(sorted(k for k in ('tensorflow', 'keras', 'ai_edge_litert') if k in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True,
                        timeout=60)
@@ -98,18 +98,15 @@ def test_run_writes_outputs_and_prints_summary(tmp_path: Path) -> None:
 
 
 def _real_recognizer_ready() -> bool:
-    try:
-        import realtime.recognize  # noqa: F401
-        from realtime.classifier import DEFAULT_MODEL
-    except ImportError:
-        return False
+    from realtime.classifier import DEFAULT_MODEL
+
     return DEFAULT_MODEL.exists()
 
 
 @pytest.mark.parametrize("recognizer", ["fake", "real"])
 def test_sigterm_leaves_playable_video_complete_log_and_summary(tmp_path: Path, recognizer: str) -> None:
     if recognizer == "real" and not _real_recognizer_ready():
-        pytest.skip("no realtime.recognize or no trained model at models/gtsrb_cnn.tflite")
+        pytest.skip("no trained model at models/gtsrb_cnn.tflite")
     # the real recognizer runs a tiny clip at hundreds of FPS: give it frames big and many enough
     # that the signal always lands mid-run
     n, size = (300, (160, 120)) if recognizer == "fake" else (900, (640, 360))
@@ -149,7 +146,7 @@ def test_bench_reports_the_figures(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "b.json").read_text())
     assert {"fps", "fps_encoding", "decode_fps", "stages_ms", "cpu_ms_per_frame"} <= set(report)
     assert report["frames"] == 15 and report["fps"] > 0 and report["fps_encoding"] > 0
-    assert {"decode", "recognize", "track", "draw", "encode"} <= set(report["stages_ms"])
+    assert {"decode", "classify", "track", "draw", "write"} <= set(report["stages_ms"])
     assert "decode only" in r.stdout
     # the figures say what they were measured with: the OpenCV this process imported, among others
     assert report["versions"]["opencv"] == cv2.__version__ and f"opencv {cv2.__version__}" in r.stdout
@@ -163,7 +160,6 @@ def test_classify_command_is_wired() -> None:
 
 def test_real_recognizer_on_a_rendered_driveby(tmp_path: Path) -> None:
     """End to end with the shipped detector, classifier and the synthetic renderer, when all exist."""
-    pytest.importorskip("realtime.recognize")
     video_mod = pytest.importorskip("training.render.video")
     from realtime.classifier import DEFAULT_MODEL
 
@@ -183,8 +179,8 @@ def test_shipped_system_finds_the_signs_of_a_rendered_driveby(tmp_path: Path) ->
     """End to end on a drive-by rendered with exact ground truth: sign tracks found with the right
     class, and no confirmed track a false alarm.
 
-    The issue's target is 95% of the tracks; the shipped system finds 18 of these 20 (2026-12-02, int8
-    exports). The two it misses are end-of-restriction signs: white discs against a pale sky give the
+    The issue's target is 95% of the tracks; the shipped system (int8 exports) finds 18 of these 20.
+    The two it misses are end-of-restriction signs: white discs against a pale sky give the
     achromatic route no contrast. Over eight such clips (seeds 11-18) it finds 153 of 160 (95.6%;
     docs/BENCHMARKS.md). The floor below guards this clip's figure; no false track is the issue's own
     bar.
@@ -227,22 +223,26 @@ def shipped_run_scored(video: Path, gt: Path) -> dict:
 
 
 DRIVEBY_SEED = 11  # a fresh clip, not the demo's
-DRIVEBY_RECALL_FLOOR = 0.85  # measured 0.90 (18 of 20; 0.75 before the int8 exports); the target is 0.95
+DRIVEBY_RECALL_FLOOR = 0.85  # measured 0.90 (18 of 20); the target is 0.95
 
 
 def test_min_score_sets_one_threshold_for_every_route_and_rejects_nonsense() -> None:
     """``--min-score`` is the user's sensitivity knob; out-of-range values fail in argparse, before any work."""
+    from realtime.cascade import Cascade
     from realtime.classifier import DEFAULT_MODEL
-    from realtime.pipeline import build_recognizer
-    from realtime.recognize import RecognizerConfig
+    from realtime.cli import parser
+    from realtime.cli.args import config_from_args
+    from realtime.config import Config
 
     r = cli("run", "whatever.mp4", "--min-score", "1.5")
     assert r.returncode == 2 and "expected a number from 0 to 1" in r.stderr and "Traceback" not in r.stderr
+    cfg = config_from_args(parser().parse_args(["run", "x.mp4", "--min-score", "0.5"])).reject
+    assert cfg.min_score == 0.5 and cfg.route_min_score == {}
+    assert all(cfg.threshold(route) == 0.5 for route in ("red", "blue", "yellow", "achromatic", "learned"))
+    shipped = config_from_args(parser().parse_args(["run", "x.mp4"]))
+    assert shipped == Config.shipped() and shipped.reject.min_score != 0.5
     if not DEFAULT_MODEL.exists():
         pytest.skip(f"no trained model at {DEFAULT_MODEL}")
-    rec = build_recognizer(min_score=0.5)
-    assert rec.config.min_score == 0.5 and rec.config.route_min_score == {}
-    assert all(rec.config.threshold(route) == 0.5 for route in ("red", "blue", "yellow", "achromatic"))
-    shipped = build_recognizer()
-    assert shipped.config == RecognizerConfig() and shipped.config.min_score != 0.5
-    assert shipped.refine is not None and build_recognizer(refine=False).refine is None  # --no-refine
+    assert Cascade.build(shipped).closer_look is not None
+    no_look = config_from_args(parser().parse_args(["run", "x.mp4", "--no-closer-look"]))
+    assert Cascade.build(no_look).closer_look is None

@@ -24,6 +24,10 @@ class _FakeClassifier:
         self.pre = Preprocessing()
         self.class_ids = np.arange(43)
         self.card = SimpleNamespace(extra={})  # no verifier folds: the cross-validation runs without them
+        self.verifier = None
+
+    def warm_up(self) -> None:
+        pass
 
     def classify_boxes(self, frame, boxes, verifier=None):
         crops = [frame[int(b[1]):int(b[3]) + 1, int(b[0]):int(b[2]) + 1] for b in boxes]
@@ -64,9 +68,9 @@ def test_cross_validation_picks_thresholds_without_the_held_out_fold():
         gts[n] = ImageBoxes(np.array([[10, 10, 50, 50]]), [38])
         classified[n] = [Detection(box=(10, 10, 50, 50), class_id=38, score=0.9, colour="blue", shape="circle"),
                          Detection(box=(200, 10, 240, 50), class_id=38, score=0.5, colour="blue", shape="circle")]
-    from realtime.recognize import RecognizerConfig
+    from realtime.config import Config
 
-    held, per_fold = cross_validate(classified, gts, RecognizerConfig())
+    held, per_fold = cross_validate(classified, gts, Config())
     assert len(per_fold) == 5 and sum(f["scenes"] for f in per_fold) == 20
     assert all(0.5 < f["min_score"] <= 0.9 for f in per_fold)
     assert all(len(held[n]) == 1 and held[n][0].score == 0.9 for n in held)
@@ -81,7 +85,7 @@ def test_cross_validation_chooses_gate_min_by_f1_and_breaks_ties_upward():
     a true sign the gate scores 0.07 is found only at 0.05, so every fold takes 0.05; when the
     low-gated detections are false alarms the threshold removes anyway, all values tie and the
     highest (fewest crops) wins."""
-    from realtime.recognize import RecognizerConfig
+    from realtime.config import Config
     from training.detection_eval import GATE_GRID, recommend
 
     def scenes(second_is_sign: bool):
@@ -97,23 +101,23 @@ def test_cross_validation_chooses_gate_min_by_f1_and_breaks_ties_upward():
         return classified, gts, gates
 
     classified, gts, gates = scenes(second_is_sign=True)
-    held, per_fold = cross_validate(classified, gts, RecognizerConfig(), gates=gates)
+    held, per_fold = cross_validate(classified, gts, Config(), gates=gates)
     assert all(f["gate_min"] == GATE_GRID[0] for f in per_fold)
     assert sum(f["held_out"]["end_to_end"]["tp"] for f in per_fold) == 40
     assert recommend(per_fold)["gate_min"] == GATE_GRID[0]
     classified, gts, gates = scenes(second_is_sign=False)
-    held, per_fold = cross_validate(classified, gts, RecognizerConfig(), gates=gates)
+    held, per_fold = cross_validate(classified, gts, Config(), gates=gates)
     assert all(f["gate_min"] == max(GATE_GRID) for f in per_fold)
     assert all(len(held[n]) == 1 for n in held)
     # without gate scores the configured gate_min is kept, not chosen
-    _, per_fold = cross_validate(classified, gts, RecognizerConfig(gate_min=0.2))
+    _, per_fold = cross_validate(classified, gts, Config().replace(gate=dict(threshold=0.2)))
     assert all(f["gate_min"] == 0.2 for f in per_fold)
 
 
 def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
     """One sign lost at each stage, by hand: no candidate, gate, framing, class, route, threshold;
     the seventh is found and not counted."""
-    from realtime.recognize import RecognizerConfig
+    from realtime.config import Config
     from training.detection_eval import MISS_REASONS, miss_reasons
 
     def box(k, w=40):
@@ -129,7 +133,8 @@ def test_miss_reasons_name_the_first_stage_that_lost_each_sign():
         Detection(box=box(5), class_id=2, score=0.5, colour="red"),  # under the threshold
         Detection(box=box(6), class_id=2, score=0.99, colour="red")]}
     accepted = {"a.jpg": [classified["a.jpg"][-1]]}
-    cfg = RecognizerConfig(min_score=0.9, route_min_score={}, consistency="colour", gate_min=0.2)
+    cfg = Config().replace(reject=dict(min_score=0.9, route_min_score={}, consistency="colour"),
+                           gate=dict(threshold=0.2))
     got = miss_reasons(accepted, cands, gate, classified, gts, cfg)
     assert [got[r]["signs"] for r in MISS_REASONS] == [1, 1, 1, 1, 1, 1, 0]
     assert sum(m["under_32px"] for m in got.values()) == 0
@@ -144,7 +149,7 @@ def test_miss_reasons_follow_the_candidates_actually_classified():
     than the gated one: each classified detection must still be paired with its own candidate.
     Candidates: a 1-px shifted copy of sign A (IoU 0.95, gated lower: suppressed), sign A, sign B;
     B is read as the wrong class, and that (not the gate) is why it is missed."""
-    from realtime.recognize import RecognizerConfig
+    from realtime.config import Config
     from training.detection_eval import miss_reasons
 
     a, b = (100.0, 0.0, 140.0, 40.0), (300.0, 0.0, 340.0, 40.0)
@@ -155,7 +160,7 @@ def test_miss_reasons_follow_the_candidates_actually_classified():
     classified = {"a.jpg": [Detection(box=a, class_id=2, score=0.99, colour="red"),
                             Detection(box=b, class_id=5, score=0.99, colour="red")]}
     accepted = {"a.jpg": [classified["a.jpg"][0]]}
-    cfg = RecognizerConfig(min_score=0.9, route_min_score={}, gate_min=0.2, pre_nms=0.75)
+    cfg = Config().replace(reject=dict(min_score=0.9, route_min_score={}), gate=dict(threshold=0.2, pre_nms=0.75))
     got = miss_reasons(accepted, cands, gate, classified, gts, cfg)
     assert {r: m["signs"] for r, m in got.items() if m["signs"]} == {"wrong class": 1}
 
@@ -163,7 +168,7 @@ def test_miss_reasons_follow_the_candidates_actually_classified():
 def test_box_scale_is_estimated_on_the_training_folds_and_applied_to_the_held_out_one():
     """Detections 25% wider and 60% taller than the truth (same centre): IoU 0.5 as they come, a miss
     at the benchmark's 0.6; scaled by the ratio chosen on the other folds they fit exactly."""
-    from realtime.recognize import RecognizerConfig
+    from realtime.config import Config
     from training.detection_eval import estimate_box_scale
 
     classified, gts = {}, {}
@@ -173,7 +178,7 @@ def test_box_scale_is_estimated_on_the_training_folds_and_applied_to_the_held_ou
         classified[n] = [Detection(box=(95, 92.5, 145, 132.5), class_id=2, score=0.95, colour="red"),
                          Detection(box=(300, 100, 340, 140), class_id=2, score=0.95, colour="red")]  # clutter
     assert estimate_box_scale(classified, gts) == (0.8, 0.625)
-    held, per_fold = cross_validate(classified, gts, RecognizerConfig())
+    held, per_fold = cross_validate(classified, gts, Config())
     assert all(f["box_scale"] == [0.8, 0.625] for f in per_fold)
     assert all(held[n][0].box == pytest.approx((100, 100, 140, 125)) for n in held if held[n])
     assert sum(f["held_out"]["end_to_end"]["tp"] for f in per_fold) == 20
@@ -281,7 +286,7 @@ def test_realtime_run_on_stills_and_eval_detection_agree(gtsdb_dir: Path, tmp_pa
     import cv2
 
     from realtime.__main__ import main as run_main
-    from realtime.pipeline import build_recognizer
+    from realtime.cascade import Cascade
     from training.__main__ import main
     from training.detection_eval import to_boxes
     from training.detmetrics import evaluate
@@ -297,11 +302,17 @@ def test_realtime_run_on_stills_and_eval_detection_agree(gtsdb_dir: Path, tmp_pa
     assert main(["eval-detection", "--scenes", str(scenes), "--gt", str(gtsdb_dir / "gt.txt"),
                  "--detections", str(events), "--out", str(out)]) == 0
     scored = json.loads((out / "report.json").read_text())["scored"]
-    rec = build_recognizer()
+    cascade = Cascade.build()
+    found = {p.name: cascade(cv2.imread(str(p))) for p in paths}
     gts = {n: g for n, g in read_gt(gtsdb_dir / "gt.txt").items() if n in {p.name for p in paths}}
-    direct = evaluate({p.name: to_boxes(rec(cv2.imread(str(p)))) for p in paths}, gts)
+    direct = evaluate({n: to_boxes(d) for n, d in found.items()}, gts)
     for key in ("overall", "end_to_end"):
         assert [scored[key][k] for k in ("tp", "fp", "fn")] == [direct[key][k] for k in ("tp", "fp", "fn")]
+    # detection for detection: the same boxes, classes and scores, as the event log rounds them
+    logged = sorted((e["source"], e["class_id"], e["box"], e["score"]) for e in map(json.loads, events.open()))
+    inproc = sorted((n, d.class_id, [round(float(v), 1) for v in d.box], round(d.score, 4))
+                    for n, ds in found.items() for d in ds)
+    assert logged == inproc
     assert scored["end_to_end"]["tp"] >= 10  # the scenes hold signs the system finds: not an empty agreement
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime.types import iou
+from realtime.boxes import iou
 from training.detmetrics import (
     ImageBoxes,
     average_precision,

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from realtime.boxes import iou
 from realtime.preprocess import Preprocessing, as_bgr8, normalise_batch, prepare_batch
 from realtime.track import Tracker
-from realtime.types import Detection, iou
+from realtime.types import Detection
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

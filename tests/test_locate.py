@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.boxes import iou_matrix
 from realtime.card import ModelError
-from realtime.locate import DEFAULT_LOCATOR, Locator, LocatorConfig, decode, letterbox
-from realtime.recognize import Recognizer, consistent
-from realtime.types import Detection, iou_matrix
+from realtime.config import DetectorConfig, LocateConfig
+from realtime.locate import DEFAULT_LOCATOR, SIZES, Locator, decode, letterbox
 
 
 def test_letterbox_reduces_to_fit_and_pads_right_and_below():
@@ -84,11 +84,11 @@ def test_decode_turns_a_peak_into_its_box_by_hand():
     out[4, 6] = [3.0, np.log(20.0), np.log(18.0), 0.5, 0.25]
     out[4, 7, 0] = 2.0  # a neighbour, lower: not a peak of its own
     out[1, 1] = [-3.0, np.log(20.0), np.log(20.0), 0.0, 0.0]  # heat 0.047: under min_heat 0.1
-    boxes, heat = decode(out, 4, LocatorConfig(min_size=1))
+    boxes, heat = decode(out, 4, LocateConfig(), sizes=(1.0, 250.0))
     # centre ((6 + 0.5) * 4, (4 + 0.25) * 4) = (26, 17), 20 x 18, in input px; frame px at scale 0.5
     assert boxes[0].tolist() == pytest.approx([16.0, 8.0, 36.0, 26.0]) and len(boxes) == 1
     assert heat == pytest.approx([1 / (1 + np.exp(-3.0))])
-    boxes, _ = decode(out, 4, LocatorConfig(min_size=1), scale=0.5)
+    boxes, _ = decode(out, 4, LocateConfig(), scale=0.5, sizes=(1.0, 250.0))
     assert boxes[0].tolist() == pytest.approx([32.0, 16.0, 72.0, 52.0]) and len(boxes) == 1
 
 
@@ -97,10 +97,15 @@ def test_decode_keeps_the_best_peaks_within_the_size_limits():
     for i, (y, x) in enumerate([(2, 2), (2, 10), (10, 2), (10, 10), (17, 17)]):
         out[y, x] = [1.0 + i, np.log(20.0), np.log(20.0), 0.5, 0.5]
     out[17, 17, 1:3] = np.log(400.0)  # a 400 px box: over max_size
-    boxes, heat = decode(out, 4, LocatorConfig(max_candidates=3, min_size=14, max_size=250))
+    boxes, heat = decode(out, 4, LocateConfig(max_candidates=3), sizes=(14.0, 250.0))
     assert len(boxes) == 3 and list(heat) == sorted(heat, reverse=True)
     assert (boxes[:, 2] - boxes[:, 0] <= 250).all()
-    assert decode(_map(), 4, LocatorConfig())[0].shape == (0, 4)
+    assert decode(_map(), 4, LocateConfig())[0].shape == (0, 4)
+    # the size limits default to the detector's: the 400 px box is left out, the 20 px ones kept
+    assert (float(DetectorConfig().min_size), float(DetectorConfig().max_size)) == SIZES
+    boxes, _ = decode(out, 4, LocateConfig(max_candidates=12))
+    assert len(boxes) == 4 and (boxes[:, 2] - boxes[:, 0] <= 250).all()
+    assert len(decode(out, 4, LocateConfig(max_candidates=12), sizes=(14.0, 500.0))[0]) == 5
 
 
 def test_a_missing_or_foreign_model_is_one_clear_error(tmp_path: Path):
@@ -125,45 +130,6 @@ def test_odd_frames_give_no_candidates_and_leave_the_interpreter_usable():
         assert loc(np.zeros(shape, np.uint8)) == []
     out, scale = loc.heat_map(np.full((800, 1360, 3), 90, np.uint8))
     assert out.shape == (loc.height // loc.stride, loc.width // loc.stride, 5) and scale == 0.5
-
-
-def test_learned_candidates_join_after_the_proposal_and_pass_the_colour_check():
-    """``propose`` (the worker's half of a video loop) holds the colour routes' candidates only; the
-    learned ones join in ``finish``, gated, and seed no closer look."""
-    from realtime.recognize import Proposal
-
-    coarse = [Detection(box=(0, 0, 20, 20), colour="red")]
-    learned = [Detection(box=(40, 40, 60, 60), colour="learned")]
-    img = np.zeros((80, 80, 3), np.uint8)
-    rec = Recognizer(lambda im: list(coarse), None, locator=lambda im: list(learned))
-    first = rec.propose(img)
-    assert first.candidates == coarse and first.work is None  # a detector without ``work``
-    both = rec.located(img, first)
-    assert both.candidates == coarse + learned and both.gate.tolist() == [1.0, 1.0]  # no gate: ones
-    assert Recognizer(lambda im: list(coarse), None).located(img, first) == first  # no localizer
-    assert rec.located(img, Proposal(coarse, np.ones(1)), locator=lambda im: []).candidates == coarse
-    # the localizer knows no colour or outline: no class is inconsistent with it
-    assert consistent(learned[0], 11, "shape") and consistent(learned[0], 38, "shape")
-
-
-def test_the_proposal_hands_the_detectors_work_image_to_the_localizer():
-    """One reduction a frame: ``propose`` keeps the detector's work image, ``finish`` passes it on."""
-    from realtime.detect import Detector
-
-    seen = []
-
-    def locator(im, work=None):
-        seen.append(work)
-        return []
-
-    det = Detector()
-    img = np.random.default_rng(5).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
-    rec = Recognizer(det, None, locator=locator)
-    first = rec.propose(img)
-    assert first.work is not None and first.work.image.shape == (382, 680, 3)
-    assert [d.box for d in first.candidates] == [d.box for d in det(img)]
-    rec.located(img, first)
-    assert seen == [first.work]
 
 
 def test_pasted_signs_land_in_their_boxes():
@@ -231,8 +197,8 @@ def test_hard_negative_crops_show_the_false_alarm_and_paste_no_sign_over_it():
     assert np.array_equal(X0, X1)
 
 
-# measured 2026-12-02: the fold-0 localizer (trained without scenes 00000-00118) frames 13 of these 16
-# danger signs (0.812) and 21 of 23 prohibitory ones at IoU >= 0.6, alone, at 12 candidates a scene
+# the fold-0 localizer (trained without scenes 00000-00118) frames 13 of these 16 danger signs
+# (0.812) and 21 of 23 prohibitory ones at IoU >= 0.6, alone, at 12 candidates a scene (measured)
 LOCATOR_DANGER_FLOOR, LOCATOR_PROHIBITORY_FLOOR = 0.7, 0.8
 
 
@@ -343,33 +309,3 @@ def test_train_locator_writes_a_model_the_locator_runs(tmp_path: Path):
     hn = json.loads(out2.with_suffix(".json").read_text())["training"]["hard_negatives"]
     assert hn["model"] == "loc.tflite" and hn["share"] == 0.25 and "boxes" in hn
     assert card["training"]["hard_negatives"] is None
-
-
-def test_the_detector_benchmark_times_the_localizer_too(tmp_path: Path, capsys):
-    """``python -m realtime.detect DIR`` prints a line for the colour detector and, where the model is
-    shipped, one for the learned localizer and one for the two together (stage 1), each on one core."""
-    import cv2
-
-    from realtime.detect import _bench
-
-    for i in range(2):
-        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((80, 136, 3), 90 + 40 * i, np.uint8))
-    assert _bench([str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("detector: 2 frames of 136x80")
-    assert ("learned localizer: 2 frames" in out) == DEFAULT_LOCATOR.is_file()
-    assert ("stage 1 on one core (both, one reduction): 2 frames" in out) == DEFAULT_LOCATOR.is_file()
-    assert _bench([]) == 2
-
-
-def test_the_detector_benchmark_refuses_bad_input_in_one_line(tmp_path: Path, capsys):
-    """A missing folder, a folder with no readable image and a bad N each get one line and exit 2."""
-    from realtime.detect import _bench
-
-    assert _bench([str(tmp_path / "missing")]) == 2
-    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    assert _bench([str(tmp_path)]) == 2
-    assert _bench([str(tmp_path), "many"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
-    assert "missing is not a folder" in err[0] and "no readable" in err[1] and "'many'" in err[2]

@@ -15,11 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.cli.display import display_available
 from realtime.draw import DriverAlerts, Painter
-from realtime.events import EVENT_KEYS, EventWriter, Summary
-from realtime.pipeline import OutputError, RunOptions, check_writable, display_available, run
+from realtime.events import EVENT_KEYS, EventWriter, Summary, format_summary
+from realtime.pipeline import RunOptions, run
 from realtime.source import open_source
 from realtime.types import Detection
+from realtime.video import OutputError, check_writable
 
 
 class RedBoxes:
@@ -77,7 +79,7 @@ def read_events(path: Path) -> list[dict]:
 def test_video_run_writes_video_events_snapshot_and_summary(tmp_path: Path) -> None:
     src = open_source(drive_video(tmp_path / "in.mp4"))
     opts = RunOptions(output=tmp_path / "out" / "annotated.mp4", events=tmp_path / "ev.jsonl",
-                      snapshot=tmp_path / "snap.png", display=False, progress=False, quiet=True)
+                      snapshot=tmp_path / "snap.png")
     summary = run(src, RedBoxes(), opts)
 
     assert count_frames(tmp_path / "out" / "annotated.mp4") == (30, (160, 120), pytest.approx(10.0))
@@ -95,12 +97,12 @@ def test_video_run_writes_video_events_snapshot_and_summary(tmp_path: Path) -> N
     assert (row["class_id"], row["signs"], row["detections"]) == (1, 1, 28)
     assert (row["first_t"], row["last_t"]) == pytest.approx((0.2, 2.9))
     assert summary["output_frames"] == 30 and summary["event_lines"] == 31
-    assert {"decode", "recognize", "track", "draw", "encode"} <= set(summary["stages_ms"])
+    assert {"decode", "classify", "track", "draw", "write"} <= set(summary["stages_ms"])
 
 
 def test_annotated_frames_show_the_overlay(tmp_path: Path) -> None:
     src = open_source(drive_video(tmp_path / "in.mp4", n=6))
-    run(src, RedBoxes(), RunOptions(output=tmp_path / "o.mp4", display=False, progress=False, quiet=True))
+    run(src, RedBoxes(), RunOptions(output=tmp_path / "o.mp4"))
     cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
     frames = [cap.read()[1] for _ in range(6)]
     cap.release()
@@ -115,8 +117,7 @@ def test_stills_are_not_tracked_and_every_detection_is_confirmed(tmp_path: Path)
         img = np.full((60, 80, 3), 100, np.uint8)
         cv2.rectangle(img, (20, 20), (40, 40), (0, 0, 230), -1)
         cv2.imwrite(str(folder / f"img{i}.png"), img)
-    summary = run(open_source(folder), RedBoxes(), RunOptions(events=tmp_path / "ev.jsonl", display=False,
-                                                              progress=False, quiet=True))
+    summary = run(open_source(folder), RedBoxes(), RunOptions(events=tmp_path / "ev.jsonl"))
     events = read_events(tmp_path / "ev.jsonl")
     assert [e["source"] for e in events] == ["img0.png", "img1.png", "img2.png"]
     assert all(e["confirmed"] is True and e["track_id"] is None for e in events)
@@ -128,12 +129,12 @@ def test_unwritable_output_fails_before_processing(tmp_path: Path) -> None:
     fake = RedBoxes()
     with pytest.raises(OutputError, match="cannot write"):
         run(open_source(drive_video(tmp_path / "in.mp4", n=3)), fake,
-            RunOptions(output=tmp_path / "file" / "out.mp4", display=False, quiet=True))
+            RunOptions(output=tmp_path / "file" / "out.mp4"))
     assert fake.calls == 0
     with pytest.raises(OutputError, match="folder"):
         check_writable(tmp_path, "event log")
     with pytest.raises(OutputError, match="overwrite the input"):
-        run(open_source(tmp_path / "in.mp4"), fake, RunOptions(output=tmp_path / "in.mp4", display=False))
+        run(open_source(tmp_path / "in.mp4"), fake, RunOptions(output=tmp_path / "in.mp4"))
 
 
 def test_stop_flag_closes_everything_cleanly(tmp_path: Path) -> None:
@@ -145,7 +146,7 @@ def test_stop_flag_closes_everything_cleanly(tmp_path: Path) -> None:
             stop.set()  # as SIGTERM would, mid-run
         return fake(frame)
 
-    opts = RunOptions(output=tmp_path / "o.mp4", events=tmp_path / "e.jsonl", display=False, quiet=True)
+    opts = RunOptions(output=tmp_path / "o.mp4", events=tmp_path / "e.jsonl")
     summary = run(open_source(drive_video(tmp_path / "in.mp4")), recognize, opts, stop=stop)
     assert summary["frames"] == 8 and summary["stopped"] == "stopped (signal)"
     assert count_frames(tmp_path / "o.mp4")[0] == 8
@@ -154,18 +155,46 @@ def test_stop_flag_closes_everything_cleanly(tmp_path: Path) -> None:
 
 def test_max_frames_and_stride(tmp_path: Path) -> None:
     video = drive_video(tmp_path / "in.mp4")
-    s = run(open_source(video), RedBoxes(), RunOptions(max_frames=5, display=False, quiet=True))
+    s = run(open_source(video), RedBoxes(), RunOptions(max_frames=5))
     assert s["frames"] == 5 and s["stopped"] == "max frames"
-    s = run(open_source(video, stride=3), RedBoxes(), RunOptions(events=tmp_path / "e.jsonl", display=False,
-                                                                  quiet=True))
+    s = run(open_source(video, stride=3), RedBoxes(), RunOptions(events=tmp_path / "e.jsonl"))
     assert s["frames"] == 10
     assert sorted({e["frame"] for e in read_events(tmp_path / "e.jsonl")})[:3] == [0, 3, 6]
 
 
-def test_summary_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    run(open_source(drive_video(tmp_path / "in.mp4", n=5)), RedBoxes(), RunOptions(display=False))
-    out = capsys.readouterr().out
-    assert "5 frames" in out and "Speed limit (30km/h)" in out
+def test_the_library_prints_nothing_and_the_summary_reads_as_text(tmp_path: Path, capsys) -> None:
+    """``run`` returns the summary; the command line formats it."""
+    from realtime.cli.run import format_summary
+
+    summary = run(open_source(drive_video(tmp_path / "in.mp4", n=5)), RedBoxes(), RunOptions())
+    assert capsys.readouterr() == ("", "")
+    out = format_summary(summary)
+    assert "5 frames" in out and "Speed limit (30km/h)" in out and "stopped: end of source" in out
+
+
+def test_stream_yields_every_frame_in_order_with_its_tracked_signs(tmp_path: Path) -> None:
+    """The generator API: one result per frame, frame indices in order, detections tracked."""
+    from realtime.pipeline import stream
+
+    results = list(stream(open_source(drive_video(tmp_path / "in.mp4", n=12)), SplitRedBoxes()))
+    assert [r.index for r in results] == list(range(12))
+    sign = [d for r in results for d in r.detections if d.box[1] == 40]
+    assert len(sign) == 12 and len({d.track_id for d in sign}) == 1
+    assert [d.confirmed for d in sign[:4]] == [False, False, True, True]
+    assert all(r.image.shape == (120, 160, 3) for r in results)
+
+
+def test_on_frame_returning_false_quits_and_keeps_the_outputs(tmp_path: Path) -> None:
+    seen = []
+
+    def on_frame(result) -> bool:
+        seen.append(result.index)
+        return len(seen) < 4
+
+    s = run(open_source(drive_video(tmp_path / "in.mp4")), SplitRedBoxes(),
+            RunOptions(output=tmp_path / "o.mp4"), on_frame=on_frame)
+    assert s["stopped"] == "quit" and s["frames"] == len(seen) >= 4
+    assert count_frames(tmp_path / "o.mp4")[0] == s["frames"]
 
 
 def test_headless_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,7 +250,7 @@ def test_event_writer_and_summary_units(tmp_path: Path) -> None:
     assert (r["frames"], r["fps"], r["signs"], r["detections"]) == (3, 1.5, 2, 3)
     assert r["classes"] == [{"class_id": 14, "label": "Stop", "signs": 2, "detections": 3, "first_t": 0.0,
                              "last_t": 1.0, "first_frame": 0, "last_frame": 1}]
-    assert "(0 signs" not in s.format()  # no row of 0 signs, no explanation
+    assert "(0 signs" not in format_summary(s.as_dict())  # no row of 0 signs, no explanation
 
 
 def test_summary_counts_a_track_once_under_its_most_frequent_class() -> None:
@@ -239,7 +268,8 @@ def test_summary_counts_a_track_once_under_its_most_frequent_class() -> None:
     assert (rows[18]["signs"], rows[18]["detections"], rows[18]["first_frame"], rows[18]["last_frame"]) == (1, 7, 0, 9)
     assert (rows[27]["signs"], rows[27]["detections"], rows[27]["first_frame"], rows[27]["last_frame"]) == (0, 3, 4, 6)
     assert rows[1]["signs"] == 10
-    assert " 0 signs" in s.format() and "(0 signs: " in s.format()  # the row, and a line saying what it means
+    text = format_summary(s.as_dict())
+    assert " 0 signs" in text and "(0 signs: " in text  # the row, and a line saying what it means
 
 
 class SplitRedBoxes(RedBoxes):
@@ -267,14 +297,13 @@ def test_overlapped_recognition_gives_the_same_outputs_as_plain(tmp_path: Path) 
     for overlap in (False, True):
         rec = SplitRedBoxes()
         ev = tmp_path / f"ev_{overlap}.jsonl"
-        s = run(open_source(video), rec, RunOptions(output=tmp_path / f"o_{overlap}.mp4", events=ev, display=False,
-                                                     progress=False, quiet=True, overlap=overlap))
+        s = run(open_source(video), rec, RunOptions(output=tmp_path / f"o_{overlap}.mp4", events=ev, overlap=overlap))
         assert s["frames"] == 25 and count_frames(tmp_path / f"o_{overlap}.mp4")[0] == 25
         out[overlap] = [{k: v for k, v in e.items() if k != "t"} for e in read_events(ev)]
         assert any(name.startswith("propose") for name in rec.threads) == overlap
     assert out[True] == out[False] and out[True]
     rec = SplitRedBoxes()
-    s = run(open_source(video), rec, RunOptions(display=False, progress=False, quiet=True, max_frames=7))
+    s = run(open_source(video), rec, RunOptions(max_frames=7))
     assert s["frames"] == 7
 
 
@@ -292,7 +321,21 @@ def test_overlapped_run_uses_one_opencv_thread_and_restores_the_setting(tmp_path
     before = cv2.getNumThreads()
     cv2.setNumThreads(2)
     try:
-        run(open_source(video), Probe(), RunOptions(display=False, progress=False, quiet=True))
+        run(open_source(video), Probe(), RunOptions())
         assert seen and set(seen) == {1} and cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_the_readme_python_example_runs(tmp_path: Path) -> None:
+    """The README's API example, as written, on a short clip instead of the bundled drive-by."""
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    (code,) = re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)
+    clip = drive_video(tmp_path / "in.mp4", n=8)
+    code = code.replace('"samples/driveby.mp4"', repr(str(clip)))
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr

@@ -355,7 +355,8 @@ def _eight_k(img: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", list(ODD_FRAMES))
 def test_odd_frames_through_the_pipeline(tmp_path: Path, model: Path, kind: str) -> None:
-    from realtime.pipeline import RunOptions, build_recognizer, run
+    from realtime.cascade import Cascade
+    from realtime.pipeline import RunOptions, run
     from realtime.source import Source
 
     image = ODD_FRAMES[kind](sign_image((320, 240)))
@@ -368,8 +369,7 @@ def test_odd_frames_through_the_pipeline(tmp_path: Path, model: Path, kind: str)
     src = Source(read, kind="video", name=kind, live=False, fps=10.0, size=(image.shape[1], image.shape[0]),
                  frame_count=n)
     out, ev, snap = tmp_path / "o.mp4", tmp_path / "e.jsonl", tmp_path / "s.png"
-    s = run(src, build_recognizer(str(model)), RunOptions(output=out, events=ev, snapshot=snap, display=False,
-                                                           progress=False, quiet=True))
+    s = run(src, Cascade.build(model=str(model)), RunOptions(output=out, events=ev, snapshot=snap))
     assert s["frames"] == n and s["output_frames"] == n
     got, size, _ = count_frames(out)
     assert got == n and size == (image.shape[1], image.shape[0])  # the encoder dropped none
@@ -474,7 +474,8 @@ def test_signal_leaves_playable_video_complete_log_and_summary(tmp_path: Path, m
 # -- soak command --------------------------------------------------------------------------------
 def test_soak_smoke(tmp_path: Path) -> None:
     report = tmp_path / "soak.json"
-    r = cli("soak", "--frames", "30", "--window", "10", "--json", str(report), *FAKE)
+    r = subprocess.run([sys.executable, "-m", "training", "soak", "--frames", "30", "--window", "10", "--json",
+                        str(report), *FAKE], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120)
     assert_clean(r)
     data = json.loads(report.read_text())
     assert data["frames"] == 30 and len(data["fps_windows"]) == 3 and data["passed"] is True

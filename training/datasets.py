@@ -1,15 +1,7 @@
-"""Readers for the two GTSRB layouts people have, and the track-wise validation split.
-
-Official layout: ``Final_Training/Images/000NN/GT-000NN.csv`` (``;``-separated, PPM files).
-Kaggle layout: ``Train.csv`` / ``Test.csv`` (``,``-separated, ``Path`` column, PNG files).
-ROIs in both CSVs describe the image at its original size; they are rescaled to the size
-the file actually has, so 32x32 copies and full-size downloads read alike.
-"""
+"""GTSRB in memory (both layouts, read by ``realtime.annotations``) and the track-wise validation split."""
 
 from __future__ import annotations
 
-import csv
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,20 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-_TRACK_RE = re.compile(r"^(\d+)_(\d+)(?:_(\d+))?$")
+from realtime.annotations import DatasetError, Sample, find_samples, scale_roi
 
-
-class DatasetError(Exception):
-    """The folder given is not a GTSRB dataset we can read (one clear message for the user)."""
-
-
-@dataclass
-class Sample:
-    path: Path
-    class_id: int
-    track: str  # samples sharing a track show one physical sign
-    roi: tuple[float, float, float, float]  # in the CSV's (original) pixel frame
-    size: tuple[int, int]  # (width, height) the CSV declares
+__all__ = ["DatasetError", "Sample", "Dataset", "find_samples", "scale_roi", "load", "split_by_track"]
 
 
 @dataclass
@@ -58,70 +39,6 @@ class Dataset:
 
     def counts(self, num_classes: int) -> np.ndarray:
         return np.bincount(self.labels, minlength=num_classes)
-
-
-def _track_of(stem: str, class_id: int) -> str:
-    """Track key from a file name: ``TTTTT_FFFFF`` (official) or ``CCCCC_TTTTT_FFFFF`` (Kaggle).
-
-    Files with no track in their name (test sets) count as a track of their own.
-    """
-    m = _TRACK_RE.match(stem)
-    if not m:
-        return f"{class_id}:{stem}"
-    if m.group(3) is not None:  # Kaggle: class_track_frame
-        return f"{int(m.group(1))}:{m.group(2)}"
-    return f"{class_id}:{m.group(1)}"
-
-
-def _row_sample(row: dict[str, str], path: Path) -> Sample:
-    cid = int(row["ClassId"])
-    roi = tuple(float(row[k]) for k in ("Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2"))
-    size = (int(row["Width"]), int(row["Height"]))
-    return Sample(path, cid, _track_of(path.stem, cid), roi, size)  # type: ignore[arg-type]
-
-
-def _read_official(csv_path: Path) -> list[Sample]:
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter=";"))
-    if rows and "ClassId" not in rows[0]:
-        return []  # an unlabelled test CSV
-    return [_row_sample(r, csv_path.parent / r["Filename"]) for r in rows]
-
-
-def _read_kaggle(csv_path: Path) -> list[Sample]:
-    root = csv_path.parent
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter=","))
-    return [_row_sample(r, root / r["Path"]) for r in rows if "ClassId" in r]
-
-
-def find_samples(data: Path | str, split: str = "train") -> list[Sample]:
-    """All labelled samples under ``data``, whichever layout it has.
-
-    ``data`` may be the dataset root or any folder above the CSVs (``../shared/data`` works).
-    For the Kaggle layout ``split`` picks ``Train.csv`` or ``Test.csv``.
-    """
-    root = Path(data)
-    if not root.exists():
-        raise DatasetError(f"data folder not found: {root}")
-    kaggle = sorted(root.rglob("Train.csv" if split == "train" else "Test.csv"))
-    if kaggle:
-        samples = [s for p in kaggle for s in _read_kaggle(p)]
-    else:
-        samples = [s for p in sorted(root.rglob("GT-*.csv")) for s in _read_official(p)]
-    if not samples:
-        raise DatasetError(
-            f"no GTSRB annotations under {root} (looked for GT-*.csv and Train.csv/Test.csv)"
-        )
-    return samples
-
-
-def scale_roi(roi: tuple[float, ...], declared: tuple[int, int], width: int, height: int) -> np.ndarray:
-    """A CSV ROI (inclusive pixel indices at the declared size) as an exclusive box in actual pixels."""
-    sx, sy = width / max(declared[0], 1), height / max(declared[1], 1)
-    x1, y1, x2, y2 = roi
-    box = np.array([x1 * sx, y1 * sy, (x2 + 1) * sx, (y2 + 1) * sy], np.float32)
-    return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
 
 
 def _load_one(sample: Sample) -> tuple[np.ndarray | None, np.ndarray]:

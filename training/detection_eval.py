@@ -18,21 +18,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.boxes import dedupe, iou, rescale
+from realtime.cascade import Cascade
 from realtime.classes import CATEGORIES, NAMES, category_of
+from realtime.config import CONSISTENCY, Config
 from realtime.detect import Detector
-from realtime.recognize import (
-    CONSISTENCY,
-    Proposal,
-    Recognizer,
-    RecognizerConfig,
-    consistent,
-    dedupe,
-    detection_record,
-    rescale,
-    to_classify,
-)
-from realtime.refine import FineLook
-from realtime.types import Detection, iou
+from realtime.events import detection_record
+from realtime.gate import to_classify
+from realtime.profile import Profiler
+from realtime.reject import Reject, consistent
+from realtime.types import Detection
 from realtime.versions import library_versions, one_line
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 
@@ -86,14 +81,15 @@ def to_boxes(dets: Sequence[Detection], candidates: bool = False) -> ImageBoxes:
                       [-1 if candidates else d.class_id for d in dets], [score(d) for d in dets])
 
 
-def rejection_pool(classified: Mapping[str, list[Detection]], mode: str, cfg: RecognizerConfig
+def rejection_pool(classified: Mapping[str, list[Detection]], mode: str, cfg: Config
                    ) -> dict[str, list[Detection]]:
     """Consistent detections per scene, de-duplicated, not yet thresholded.
 
     Thresholding keeps a score prefix of this list, so one matching serves every threshold.
     """
-    return {n: dedupe([d for d in ds if consistent(d, d.class_id, mode, cfg.shape_min_width)], cfg.dedupe_iou,
-                      cfg.dedupe_centre) for n, ds in classified.items()}
+    r = cfg.reject
+    return {n: dedupe([d for d in ds if consistent(d, d.class_id, mode, r.shape_min_width)], r.dedupe_iou,
+                      r.dedupe_centre) for n, ds in classified.items()}
 
 
 def estimate_box_scale(classified: Mapping[str, list[Detection]], gts: Mapping[str, ImageBoxes],
@@ -117,7 +113,7 @@ def estimate_box_scale(classified: Mapping[str, list[Detection]], gts: Mapping[s
 
 
 def with_box_scale(classified: Mapping[str, list[Detection]], scale: Sequence[float]) -> dict[str, list[Detection]]:
-    """Every detection's box scaled as ``Recognizer`` does with ``box_scale``."""
+    """Every detection's box scaled as the classify stage does with ``box_scale``."""
     return {n: [replace(d, box=rescale(d.box, scale)) for d in ds] for n, ds in classified.items()}
 
 
@@ -166,7 +162,7 @@ def choose_thresholds(ranked: _Ranked) -> tuple[float, dict[str, float], float]:
 
 
 def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, ImageBoxes],
-                   base: RecognizerConfig, k: int = FOLDS, gates: Mapping[str, np.ndarray] | None = None,
+                   base: Config, k: int = FOLDS, gates: Mapping[str, np.ndarray] | None = None,
                    ) -> tuple[dict[str, list[Detection]], list[dict]]:
     """Choose box scale, consistency mode and thresholds on k-1 folds, apply them to the held-out fold,
     for every fold. ``classified`` holds the box head's boxes unscaled.
@@ -180,7 +176,7 @@ def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, 
     Returns the held-out accepted detections of all scenes and what each fold chose and scored.
     """
     folds = fold_of(list(classified), k)
-    grid = [base.gate_min] if gates is None else list(GATE_GRID)
+    grid = [base.gate.threshold] if gates is None else list(GATE_GRID)
     at = {g: classified if gates is None else gated(classified, gates, g) for g in grid}
     accepted: dict[str, list[Detection]] = {}
     per_fold = []
@@ -200,8 +196,9 @@ def cross_validate(classified: Mapping[str, list[Detection]], gts: Mapping[str, 
         # then to the higher gate_min (fewer crops to classify)
         f1, mode, common, per, gate_min, scale, chosen = max(
             options, key=lambda o: (round(o[0], 9), CONSISTENCY.index(o[1]), o[4]))
-        cfg = replace(base, consistency=mode, min_score=common, route_min_score=per, gate_min=gate_min)
-        held = {n: [d for d in chosen[n] if d.score >= cfg.threshold(d.colour)] for n in test}
+        cfg = base.replace(reject=dict(consistency=mode, min_score=common, route_min_score=per),
+                           gate=dict(threshold=gate_min))
+        held = {n: [d for d in chosen[n] if d.score >= cfg.reject.threshold(d.colour)] for n in test}
         accepted.update(held)
         r = evaluate({n: to_boxes(d) for n, d in held.items()}, {n: gts[n] for n in test if n in gts})
         per_fold.append({"fold": f, "scenes": len(test), "box_scale": list(scale), "consistency": mode,
@@ -307,49 +304,51 @@ def draw_scene(image: np.ndarray, dets: Sequence[Detection], gt: ImageBoxes | No
 
 
 # -- the command --------------------------------------------------------------------------------
-def run_scenes(recognizer: Recognizer | None, detector: Detector, scenes: Sequence[Path],
+def run_scenes(cascade: Cascade | None, detector: Detector, scenes: Sequence[Path],
                gates: Mapping[str, object] | None = None, verifiers: Mapping[str, object] | None = None,
                locators: Mapping[str, object] | None = None):
     """Classified candidates (or bare candidates without a model) per scene, and stage timings in ms.
 
-    ``gates``, ``verifiers`` and ``locators`` map a scene name to the gate, the verifier and the
-    learned localizer that score it (those of the fold that never saw it); without them the
-    recognizer's own are used. A scene's candidates are the detector's (the fifth return value: how
-    many), then those of the recognizer's closer look, then the localizer's (route "learned"), in
-    the order of its gate scores: as ``Recognizer.propose`` and ``finish`` make them.
+    Each scene runs through ``cascade.trace``: the stage order of ``realtime run`` itself. ``gates``,
+    ``verifiers`` and ``locators`` map a scene name to the gate model, the verifier and the learned
+    localizer that score it (those of the fold that never saw it); the cascade's own where they are
+    not given. A scene's candidates are the detector's (the fifth return value: how many), then the
+    closer look's, then the localizer's (route "learned"), in the order of their gate scores.
     """
-    from realtime.preprocess import as_bgr8
+    from realtime.gate import Gate
 
     classified: dict[str, list[Detection]] = {}
     cands: dict[str, list[Detection]] = {}
     coarse: dict[str, int] = {}
     gate_scores: dict[str, np.ndarray] = {}
-    times = {"detector": [], "locator": [], "gate": [], "refine": [], "classifier": [], "total": []}
+    times: dict[str, list[float]] = {}
+    profiler = Profiler()
+    folds: dict[tuple, Cascade] = {}  # one cascade per fold's models, built once
     for path in scenes:
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise ValueError(f"cannot read image {path}")
+        profiler.reset()
         t0 = time.perf_counter()
-        work = detector.work(img) if hasattr(detector, "work") else None  # as Recognizer.propose does
-        c = detector(img) if work is None else detector(img, work=work)
-        t1 = t2 = t3 = tl = time.perf_counter()
-        coarse[path.name] = len(c)
-        if recognizer is not None:
-            img = as_bgr8(img)
-            gate = (gates or {}).get(path.name)
-            g = recognizer.gate_scores(img, c, gate)
-            t2 = time.perf_counter()
-            c, g, _ = recognizer.refined(img, c, g, gate)
-            t3 = time.perf_counter()
-            c, g, _ = recognizer.located(img, Proposal(c, g, work), (locators or {}).get(path.name), gate)
-            gate_scores[path.name] = g
-            tl = time.perf_counter()
-            classified[path.name] = recognizer.classify_candidates(img, c, gate=g,
-                                                                   verifier=(verifiers or {}).get(path.name))
+        if cascade is None:
+            with profiler.stage("detect"):
+                c = detector(img)
+            coarse[path.name] = len(c)
+        else:
+            models = tuple((m or {}).get(path.name) for m in (gates, locators, verifiers))
+            key = tuple(id(m) for m in models)
+            if key not in folds:
+                g, loc, v = models
+                folds[key] = cascade.with_models(
+                    **({} if g is None else {"gate": Gate(g)}), **({} if loc is None else {"locator": loc}),
+                    **({} if v is None else {"verifier": v}), profiler=profiler)
+            trace = folds[key].trace(img)
+            c, gate_scores[path.name] = trace.proposal.candidates, trace.proposal.gate
+            coarse[path.name], classified[path.name] = trace.detector_count, trace.classified
         cands[path.name] = c
-        t4 = time.perf_counter()
-        for key, ms in zip(times, (t1 - t0, tl - t3, t2 - t1, t3 - t2, t4 - tl, t4 - t0)):
-            times[key].append(ms * 1e3)
+        profiler.add("total", (time.perf_counter() - t0) * 1e3)
+        for stage, ms in profiler.total.items():
+            times.setdefault(stage, []).append(ms)
     return classified, cands, gate_scores, times, coarse
 
 
@@ -360,19 +359,19 @@ MISS_REASONS = ("no candidate within IoU 0.3", "the gate scores it under gate_mi
 
 def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, list[Detection]],
                  gate_scores: Mapping[str, np.ndarray], classified: Mapping[str, list[Detection]],
-                 gts: Mapping[str, ImageBoxes], cfg: RecognizerConfig) -> dict[str, dict]:
+                 gts: Mapping[str, ImageBoxes], cfg: Config) -> dict[str, dict]:
     """Why each sign that ``accepted`` misses (matched as the benchmark does: IoU >= 0.6, the right
     class, one detection a sign) is missed: the first stage, in pipeline order, where none of the
     candidates near it (IoU >= 0.3) got through.
 
-    ``classified`` holds, per scene, what ``Recognizer.classify_candidates`` returns: one detection
+    ``classified`` holds, per scene, what the classify stage returns: one detection
     for each candidate ``to_classify`` picks, in candidate order, with its box as reported.
     Per reason: how many signs, how many of them under 32 px, and the list of them (``missed``).
     """
     out: dict[str, dict] = {r: {"signs": 0, "under_32px": 0, "missed": []} for r in MISS_REASONS}
     for n, gt in gts.items():
         scene_cands = cands.get(n, [])
-        passed = to_classify(scene_cands, gate_scores.get(n, np.ones(len(scene_cands))), cfg)
+        passed = to_classify(scene_cands, gate_scores.get(n, np.ones(len(scene_cands))), cfg.gate)
         classified_of = dict(zip(passed.tolist(), classified.get(n, []), strict=True))
         _, hit = match(to_boxes(accepted.get(n, [])), gt, same_class=True)
         for b, c, found in zip(gt.boxes, gt.classes, hit):
@@ -383,8 +382,8 @@ def miss_reasons(accepted: Mapping[str, list[Detection]], cands: Mapping[str, li
             dets = [classified_of[i] for i in near if i in classified_of]
             framed = [d for d in dets if iou(b, d.box) >= IOU_THRESHOLD]
             right = [d for d in framed if d.class_id == c]
-            fits = [d for d in right if consistent(d, d.class_id, cfg.consistency, cfg.shape_min_width)]
-            steps = (near, dets, framed, right, fits, [d for d in fits if d.score >= cfg.threshold(d.colour)])
+            fits = [d for d in right if consistent(d, d.class_id, cfg.reject.consistency, cfg.reject.shape_min_width)]
+            steps = (near, dets, framed, right, fits, [d for d in fits if d.score >= cfg.reject.threshold(d.colour)])
             reason = next((r for r, got in zip(MISS_REASONS, steps) if not got), MISS_REASONS[-1])
             out[reason]["signs"] += 1
             out[reason]["under_32px"] += int(b[2] - b[0] < 32)
@@ -516,53 +515,94 @@ def fold_locators(model: Path, names: Sequence[str], k: int = FOLDS) -> dict[str
 
 def main(args) -> int:
     """Run the system over ``args.scenes``, score it against ``args.gt``, write everything to ``args.out``."""
-    import cv2 as _cv2
-
-    from realtime.classifier import DEFAULT_MODEL, Classifier, resolve_gate
-    from realtime.locate import DEFAULT_LOCATOR, Locator
-
-    _cv2.setNumThreads(1)  # the detector is meant for one core; time it that way
+    cv2.setNumThreads(1)  # the detector is meant for one core; time it that way
     out = Path(args.out)
     scenes = list_scenes(args.scenes)
     if getattr(args, "detections", None):
         return score_file(Path(args.detections), scenes, read_gt(args.gt), out)
     out.mkdir(parents=True, exist_ok=True)
-    gts_all = read_gt(args.gt)
     names = {p.name for p in scenes}
-    gts = {n: g for n, g in gts_all.items() if n in names}
-    detector = Detector()
-    model = getattr(args, "model", None)
-    recognizer = None
-    gates = verifiers = locators = None
-    gate_path = resolve_gate(getattr(args, "gate", None))
-    if model is not None or Path(DEFAULT_MODEL).is_file():
-        gate = Classifier(gate_path) if gate_path is not None else None
-        # boxes unscaled here: cross-validation chooses the scale per fold; "configured" applies the shipped
-        # one. Classified at the lowest gate_min the folds may choose; "configured" keeps the shipped one's
-        recognizer = Recognizer(detector, Classifier(model), gate=gate, box_scale=(1.0, 1.0),
-                                refine=None if getattr(args, "no_refine", False) else FineLook(detector.config),
-                                gate_min=min(GATE_GRID[0], RecognizerConfig().gate_min))
-        if not getattr(args, "no_locate", False) and DEFAULT_LOCATOR.is_file():
-            recognizer.locator = Locator(DEFAULT_LOCATOR)
-            locators = fold_locators(DEFAULT_LOCATOR, [p.name for p in scenes])
-            if locators is None:
-                print(f"note: no fold localizers in {DEFAULT_LOCATOR.parent / 'folds'}: the shipped one saw these "
-                      "scenes, so the figures below are optimistic")
-        gates = fold_gates(gate_path.parent, [p.name for p in scenes]) if gate is not None else None
-        verifiers = fold_verifiers(recognizer.classifier.card, [p.name for p in scenes])
-        if getattr(recognizer.classifier, "verifier", None) is not None and verifiers is None:
-            print("note: the recognizer's card holds no fold verifiers: its verifier saw these scenes, so the "
-                  "figures below are optimistic")
-        if gate is None:
-            print("note: no gate: every candidate goes to the classifier")
-        elif gates is None:
-            print(f"note: no fold gates in {gate_path.parent / 'folds'}: the shipped gate saw these scenes, "
-                  "so the figures below are optimistic")
-    else:
-        print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
+    gts = {n: g for n, g in read_gt(args.gt).items() if n in names}
+    shipped = _shipped_config(args)
+    detector = Detector(shipped.detect)
+    cascade, folds = _cascade(args, shipped, [p.name for p in scenes])
+    classified, cands, gate_scores, times, coarse = run_scenes(cascade, detector, scenes, *folds)
+    report = _stage1_report(scenes, gts, cands, coarse, times, detector, cascade, folds)
+    if cascade is None:
+        (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
+        return 0
+    cfg = shipped
+    report["model"] = str(cascade.classify.recognizer.path)
+    report["config"] = cfg.to_dict()
+    # each classified detection's gate P(sign): the folds choose the gate threshold by it
+    gate_of = {n: gate_scores[n][to_classify(cands[n], gate_scores[n], cascade.classify.gate)] for n in classified}
+    report["crops_per_scene"] = {str(g): round(sum(int((a >= g).sum()) for a in gate_of.values())
+                                               / max(1, len(scenes)), 2) for g in GATE_GRID}
+    # the configured cascade, as `realtime run` reports
+    reported = with_box_scale(gated(classified, gate_of, cfg.gate.threshold), cfg.classify.box_scale)
+    accepted = {n: Reject(cfg.reject)(d) for n, d in reported.items()}
+    _configured(report, accepted, cands, gate_scores, reported, gts, cfg, out)
+    if len(scenes) >= 2 * FOLDS:
+        # without a gate every candidate is classified: there is no gate threshold to choose
+        _cross_validated(report, classified, gts, cfg, gate_of if cascade.gate is not None else None)
+    ranked = rejection_pool(reported, cfg.reject.consistency, cfg)
+    marks = {"configured": report["configured"]["end_to_end"]}
+    if "cross_validated" in report:
+        marks["cross-validated"] = report["cross_validated"]["pooled_held_out"]["end_to_end"]
+    plot_pr(ranked, gts, out / "pr_curves.png", marks)
+    _draw_examples(scenes, accepted, gts, out)
+    (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
+    print(f"wrote {out / 'report.json'}, detections.jsonl, pr_curves.png, scene_*.png")
+    return 0
 
-    classified, cands, gate_scores, times, coarse = run_scenes(recognizer, detector, scenes, gates, verifiers,
-                                                               locators)
+
+def _shipped_config(args) -> Config:
+    """The configuration ``realtime run`` would use with the same flags."""
+    from realtime.cli.args import config_from_args
+
+    return config_from_args(args)
+
+
+def _cascade(args, shipped: Config, names: list[str]) -> tuple[Cascade | None, tuple]:
+    """The cascade the scenes run through, and each scene's fold gate, verifier and localizer (the
+    models that never saw it), with a note wherever a model saw the scenes it is scored on.
+
+    Boxes are left unscaled and candidates classified at the lowest gate threshold the folds may
+    choose: cross-validation chooses both per fold; "configured" applies the shipped ones.
+    """
+    from realtime.classifier import DEFAULT_MODEL, resolve_gate
+    from realtime.locate import DEFAULT_LOCATOR
+
+    model = getattr(args, "model", None)
+    if model is None and not Path(DEFAULT_MODEL).is_file():
+        print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
+        return None, (None, None, None)
+    config = shipped.replace(classify=dict(box_scale=(1.0, 1.0)),
+                             gate=dict(threshold=min(GATE_GRID[0], shipped.gate.threshold)))
+    gate_path = resolve_gate(getattr(args, "gate", None)) if config.gate.enabled else None
+    cascade = Cascade.build(config, model=model, gate=gate_path or "none")
+    locators = None
+    if cascade.locator is not None:
+        locators = fold_locators(DEFAULT_LOCATOR, names)
+        if locators is None:
+            print(f"note: no fold localizers in {DEFAULT_LOCATOR.parent / 'folds'}: the shipped one saw these "
+                  "scenes, so the figures below are optimistic")
+    gates = fold_gates(gate_path.parent, names) if cascade.gate is not None else None
+    verifiers = fold_verifiers(cascade.classify.recognizer.card, names)
+    if cascade.classify.verifier is not None and verifiers is None:
+        print("note: the recognizer's card holds no fold verifiers: its verifier saw these scenes, so the "
+              "figures below are optimistic")
+    if cascade.gate is None:
+        print("note: no gate: every candidate goes to the classifier")
+    elif gates is None:
+        print(f"note: no fold gates in {gate_path.parent / 'folds'}: the shipped gate saw these scenes, "
+              "so the figures below are optimistic")
+    return cascade, (gates, verifiers, locators)
+
+
+def _stage1_report(scenes, gts, cands, coarse, times, detector, cascade, folds) -> dict:
+    """The report's first part: what the proposers find (recall at IoU 0.6 and 0.4), and the timings."""
+    gates, verifiers, locators = folds
     # stage 1's own candidates: the detector's and the learned localizer's (the closer look's are not)
     own = {n: to_boxes(c[:coarse[n]] + [d for d in c[coarse[n]:] if d.colour == "learned"], True)
            for n, c in cands.items()}
@@ -570,20 +610,21 @@ def main(args) -> int:
     report: dict = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())),
                     "versions": library_versions(),
                     "detector_config": asdict(detector.config), "timing": _timing(times),
-                    "gate": None if recognizer is None or recognizer.gate is None else str(gate_path),
+                    "gate": None if cascade is None or cascade.gate is None else str(cascade.gate.model.path),
                     "gate_cross_validated": gates is not None, "verifier_cross_validated": verifiers is not None,
-                    "locator": None if getattr(recognizer, "locator", None) is None else str(DEFAULT_LOCATOR),
+                    "locator": None if cascade is None or cascade.locator is None else str(cascade.locator.path),
                     "locator_cross_validated": locators is not None,
                     "candidates": candidate_recall(own, gts),
                     # the box head re-frames loosely framed candidates: IoU 0.4 is about its reach
                     "candidates_iou_0.4": candidate_recall(own, gts, threshold=0.4),
                     "candidates_colour_routes": candidate_recall(colour, gts)}
-    if recognizer is not None and recognizer.refine is not None:
-        report["refine_config"] = asdict(recognizer.refine.config)
-        report["refined_candidates_per_scene"] = round(
+    if cascade is not None and cascade.closer_look is not None:
+        report["closer_look_config"] = asdict(cascade.closer_look.config)
+        report["closer_look_candidates_per_scene"] = round(
             sum(sum(d.colour != "learned" for d in c[coarse[n]:]) for n, c in cands.items()) / max(1, len(scenes)), 2)
-    print(f"{len(scenes)} scenes, {report['signs']} signs; detector {report['timing']['detector']['mean_ms']:.1f} "
-          f"ms/frame mean, localizer {report['timing']['locator']['mean_ms']:.1f}; "
+    timing = report["timing"]
+    print(f"{len(scenes)} scenes, {report['signs']} signs; detect {timing['detect']['mean_ms']:.1f} ms/frame mean, "
+          f"locate {timing.get('locate', {}).get('mean_ms', 0.0):.1f}; "
           f"{report['candidates']['candidates_per_image']:.1f} candidates/frame")
     print(one_line(report["versions"]))
     for key, thr, who in (("candidates", 0.6, "stage 1"), ("candidates_iou_0.4", 0.4, "stage 1"),
@@ -591,32 +632,21 @@ def main(args) -> int:
         rec = report[key]
         print(f"{who} recall (any candidate at IoU >= {thr}): " + ", ".join(
             f"{c} {rec[c]['recall']:.3f}" for c in (*CATEGORIES, "all") if rec[c]["recall"] is not None))
-    if recognizer is None:
-        (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
-        return 0
+    return report
 
-    cfg = replace(recognizer.config, box_scale=RecognizerConfig().box_scale, gate_min=RecognizerConfig().gate_min)
-    if getattr(args, "min_score", None) is not None:  # what `realtime run --min-score` accepts
-        cfg = replace(cfg, min_score=args.min_score, route_min_score={})
-    report["model"] = str(recognizer.classifier.path)
-    report["recognizer_config"] = asdict(cfg)
-    # each classified detection's gate P(sign): the folds choose gate_min by it
-    gate_of = {n: gate_scores[n][to_classify(cands[n], gate_scores[n], recognizer.config)] for n in classified}
-    report["crops_per_scene"] = {str(g): round(sum(int((a >= g).sum()) for a in gate_of.values())
-                                               / max(1, len(scenes)), 2) for g in GATE_GRID}
-    # the configured recognizer, as `realtime run` would report (its defaults came from an earlier CV)
-    reported = with_box_scale(gated(classified, gate_of, cfg.gate_min), cfg.box_scale)  # what `realtime run` reports
-    shipped = Recognizer(None, None, cfg)
-    accepted = {n: shipped.filter(d) for n, d in reported.items()}
+
+def _configured(report: dict, accepted, cands, gate_scores, reported, gts, cfg: Config, out: Path) -> None:
+    """The shipped settings scored on the scenes, the detections file, and where the misses go."""
     configured = evaluate({n: to_boxes(d) for n, d in accepted.items()}, gts)
     report["configured"] = configured
     with open(out / "detections.jsonl", "w") as fh:
         for n in sorted(accepted):
             for d in accepted[n]:
                 fh.write(json.dumps(detection_record(n, 0, d, NAMES[d.class_id])) + "\n")
-    print(_table(f"configured recognizer (min_score {cfg.min_score}, per route {cfg.route_min_score}, "
-                 f"consistency {cfg.consistency}, box scale {tuple(cfg.box_scale)})", configured))
-    print("crops classified a scene (first pass) by gate_min: " + ", ".join(
+    r = cfg.reject
+    print(_table(f"configured cascade (min_score {r.min_score}, per route {r.route_min_score}, "
+                 f"consistency {r.consistency}, box scale {tuple(cfg.classify.box_scale)})", configured))
+    print("crops classified a scene (first pass) by gate threshold: " + ", ".join(
         f"{g} {c}" for g, c in report["crops_per_scene"].items()))
     misses = miss_reasons(accepted, cands, gate_scores, reported, gts, cfg)
     report["configured_misses"] = misses
@@ -625,29 +655,21 @@ def main(args) -> int:
         if m["signs"]:
             print(f"    {reason:<44} {m['signs']:>4} {m['under_32px']:>4}")
 
-    if len(scenes) >= 2 * FOLDS:
-        # without a gate every candidate is classified: there is no gate_min to choose
-        held, per_fold = cross_validate(classified, gts, cfg, gates=gate_of if recognizer.gate is not None else None)
-        cv = evaluate({n: to_boxes(d) for n, d in held.items()}, gts)
-        rec = recommend(per_fold)
-        report["cross_validated"] = {"folds": FOLDS, "objective": "end-to-end F1 on the other folds",
-                                     "pooled_held_out": cv, "per_fold": per_fold, "recommended": rec}
-        print(_table(f"{FOLDS}-fold cross-validated (held-out folds pooled)", cv))
-        for f in per_fold:
-            print(f"  fold {f['fold']}: box scale {tuple(f['box_scale'])}, {f['consistency']}, "
-                  f"gate_min {f['gate_min']}, min_score {f['min_score']:.4f}, per route "
-                  f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
-                  f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
-        print(f"  recommended: {rec}")
-    ranked = rejection_pool(reported, cfg.consistency, cfg)
-    marks = {"configured": configured["end_to_end"]}
-    if "cross_validated" in report:
-        marks["cross-validated"] = report["cross_validated"]["pooled_held_out"]["end_to_end"]
-    plot_pr(ranked, gts, out / "pr_curves.png", marks)
-    _draw_examples(scenes, accepted, gts, out)
-    (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
-    print(f"wrote {out / 'report.json'}, detections.jsonl, pr_curves.png, scene_*.png")
-    return 0
+
+def _cross_validated(report: dict, classified, gts, cfg: Config, gate_of) -> None:
+    """Thresholds, box scale and gate threshold chosen on k-1 folds, scored on the held-out one."""
+    held, per_fold = cross_validate(classified, gts, cfg, gates=gate_of)
+    cv = evaluate({n: to_boxes(d) for n, d in held.items()}, gts)
+    rec = recommend(per_fold)
+    report["cross_validated"] = {"folds": FOLDS, "objective": "end-to-end F1 on the other folds",
+                                 "pooled_held_out": cv, "per_fold": per_fold, "recommended": rec}
+    print(_table(f"{FOLDS}-fold cross-validated (held-out folds pooled)", cv))
+    for f in per_fold:
+        print(f"  fold {f['fold']}: box scale {tuple(f['box_scale'])}, {f['consistency']}, "
+              f"gate threshold {f['gate_min']}, min_score {f['min_score']:.4f}, per route "
+              f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
+              f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
+    print(f"  recommended: {rec}")
 
 
 def _draw_examples(scenes: Sequence[Path], accepted: Mapping[str, list[Detection]],

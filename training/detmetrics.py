@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from realtime.boxes import iou_matrix
 from realtime.classes import CATEGORIES, category_of
-from realtime.types import iou_matrix
 
 IOU_THRESHOLD = 0.6  # the GTSDB benchmark's Jaccard criterion
 SIZE_BINS: tuple[int, ...] = (32, 64)  # sign width edges in px: <32, 32-64, >=64

@@ -24,10 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.boxes import iou_matrix
 from realtime.card import ModelCard, sha256
 from realtime.detect import Detector
 from realtime.preprocess import Preprocessing, normalise_stack, sample_boxes, to_input
-from realtime.types import iou_matrix
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_of, list_scenes, read_gt
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.boxes import iou_matrix
 from realtime.classes import CLASSES
-from realtime.locate import Locator, LocatorConfig, decode, letterbox
-from realtime.types import iou_matrix
+from realtime.locate import LocateConfig, Locator, decode, letterbox
 
 STRIDE = 4
 INPUT = (688, 400)  # letterboxed width, height: 1360x800 at 0.5, padded to a multiple of 16
@@ -246,12 +246,12 @@ def loss(y_true, y_pred):
 
 
 # -- evaluation on whole scenes ---------------------------------------------------------------------------
-def scene_recall(net, scenes: list[Path], gts: dict, config: LocatorConfig | None = None) -> dict:
+def scene_recall(net, scenes: list[Path], gts: dict, config: LocateConfig | None = None) -> dict:
     """Candidate recall (IoU >= 0.6 and 0.4) by category on whole scenes, through the Keras net or a
     ``Locator`` (its LiteRT file: what runs)."""
     from training.detmetrics import CATEGORIES, category_of
 
-    config = config or LocatorConfig()
+    config = config or LocateConfig()
     hits = {c: [0, 0, 0] for c in (*CATEGORIES, "all")}
     count = 0
     for p in scenes:
@@ -377,7 +377,7 @@ def main(args) -> int:
     net.save(keras_path)
     tfl = export(net, out, args.quantize, train_scenes)
     record = {"input_width": INPUT[0], "input_height": INPUT[1], "stride": STRIDE,
-              "decode": {"min_heat": LocatorConfig().min_heat, "max_candidates": LocatorConfig().max_candidates}}
+              "decode": {"min_heat": LocateConfig().min_heat, "max_candidates": LocateConfig().max_candidates}}
     held_figs = scene_recall(net, held, gts) if held else None
     card = {"format": "tsr-locator/1", "files": {"keras": keras_path.name, "tflite": tfl.name},
             "sha256": {"keras": sha256(keras_path), "tflite": sha256(tfl)}, "locator": record,

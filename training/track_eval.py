@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from realtime.types import iou
+from realtime.boxes import iou
 
 MATCH_IOU = 0.5
 
@@ -64,24 +64,29 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
             "false_track_classes": {t: shown[t].most_common(1)[0][0] for t in false_tracks}}
 
 
-def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, min_score: float | None = None,
-                  events: str | Path | None = None, refine: bool = True, locate: bool = True) -> dict:
-    """Run the system (the shipped one unless ``model``) over ``video`` headless, then score its events
-    against the renderer's ground truth ``gt`` (``score_tracks``); ``events`` keeps the run's log."""
-    from realtime.pipeline import RunOptions, build_recognizer, run
+def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, config=None,
+                  events: str | Path | None = None) -> dict:
+    """Run the system (the shipped one unless ``model``; ``config``, a ``realtime.config.Config``,
+    default the shipped settings) over ``video`` headless, then score its events against the
+    renderer's ground truth ``gt`` (``score_tracks``); ``events`` keeps the run's log."""
+    from realtime.cascade import Cascade
+    from realtime.pipeline import RunOptions, run
+    from realtime.profile import Profiler
     from realtime.source import open_source
 
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(events) if events else Path(tmp) / "events.jsonl"
-        run(open_source(video), build_recognizer(model, min_score=min_score, refine=refine, locate=locate),
-            RunOptions(events=log, display=False, progress=False, quiet=True))
+        profiler = Profiler()
+        run(open_source(video), Cascade.build(config, model=model, profiler=profiler), RunOptions(events=log),
+            profiler=profiler)
         return score_tracks(read_jsonl(log), read_jsonl(gt))
 
 
 def main(args) -> int:
     """Run the shipped system over ``args.video`` (no display), then score its events against ``args.gt``."""
-    r = run_and_score(args.video, args.gt, args.model, getattr(args, "min_score", None), args.events,
-                      refine=not getattr(args, "no_refine", False), locate=not getattr(args, "no_locate", False))
+    from realtime.cli.args import config_from_args
+
+    r = run_and_score(args.video, args.gt, args.model, config_from_args(args), args.events)
     print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
           f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}")
     if r["missed"]:

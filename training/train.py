@@ -182,6 +182,80 @@ def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
     return cfg, train_ds, val_ds, x_val, meta
 
 
+def _start_model(cfg: Preprocessing, init_from: str | None, soup: float | None, width: int, seed: int,
+                 box_head: bool):
+    """The model to fit and the weights it started from (for ``soup``; None for fresh weights):
+    a saved ``.keras`` model to fine-tune, checked against ``cfg`` and ``box_head``, or a new one."""
+    import keras
+
+    from training import net
+
+    if init_from:
+        model = net.without_features(keras.saving.load_model(init_from, compile=False))
+        if tuple(model.input_shape[1:]) != cfg.input_shape:
+            raise ValueError(f"{init_from} takes {model.input_shape[1:]}, preprocessing gives {cfg.input_shape}")
+        if isinstance(model.output, dict) != box_head:
+            raise ValueError(f"{init_from} {'has' if isinstance(model.output, dict) else 'lacks'} a box head; "
+                             "train with the same --box-head setting")
+        return model, model.get_weights()
+    if soup is not None:
+        raise ValueError("soup averages with the starting model: it needs init_from")
+    plain = tuple(float(v) for v in augment.plain_boxes(1, cfg.margin)[0])
+    return net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed, box_head=plain if box_head else None), None
+
+
+def _compile(model, steps_per_epoch: int, epochs: int, warmup_epochs: int, lr: float, ema: float | None,
+             box_head: bool, box_weight: float, val_ds: datasets.Dataset, cfg: Preprocessing):
+    """AdamW on a cosine schedule (after a linear warm-up of ``warmup_epochs``), one loss per
+    output; returns the validation targets and the metric that picks the best epoch."""
+    import keras
+
+    warm = warmup_epochs * steps_per_epoch
+    decay = max(epochs * steps_per_epoch - warm, 1)
+    schedule = (keras.optimizers.schedules.CosineDecay(lr * 0.1, decay_steps=decay, warmup_target=lr,
+                                                       warmup_steps=warm)
+                if warm else keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay))
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=1e-4, use_ema=ema is not None,
+                                       ema_momentum=ema if ema is not None else 0.99)
+    if box_head:  # Huber: most boxes are off by a few hundredths; a few badly warped ones should not dominate
+        model.compile(optimizer=optimizer,
+                      loss={"probs": keras.losses.SparseCategoricalCrossentropy(), "box": keras.losses.Huber(0.1)},
+                      loss_weights={"probs": 1.0, "box": box_weight}, metrics={"probs": [accuracy]})
+        return {"probs": val_ds.labels, "box": augment.plain_boxes(len(val_ds), cfg.margin)}, "val_probs_accuracy"
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(), metrics=[accuracy])
+    return val_ds.labels, "val_accuracy"
+
+
+def _callbacks(seq, out_dir: Path, ckpt: Path, monitor: str, patience: int, ema: float | None,
+               stop_after: int | None) -> list:
+    """Best checkpoint, early stopping, the CSV history, and the EMA and ``stop_after`` helpers."""
+    import keras
+
+    # with EMA, the swap callback comes first so that validation and the checkpoint see the averaged
+    # weights; the best checkpoint is then reloaded explicitly (EarlyStopping's restore and Keras'
+    # end-of-fit EMA finalisation would each put the raw weights back in some stop orders)
+    callbacks = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _recalibrate_bn_callback(seq)]
+                 if ema is not None else [])
+    callbacks += [
+        keras.callbacks.ModelCheckpoint(str(ckpt), monitor=monitor, mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
+                                      restore_best_weights=ema is None),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+    ]
+    if stop_after:
+        callbacks.append(_stop_after_callback(stop_after))
+    return callbacks
+
+
+def _final_weights(model, ckpt: Path, ema: float | None, soup: float | None, start_weights) -> None:
+    """The weights to ship: with EMA the best checkpoint's; with ``soup`` averaged with the start."""
+    if ema is not None and ckpt.exists():
+        model.load_weights(ckpt)
+    if soup is not None:
+        model.set_weights([soup * a + (1.0 - soup) * b for a, b in zip(start_weights, model.get_weights())])
+
+
 def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: int = 0,
           val_fraction: float = 0.15, color: str = "rgb", contrast: str = "clahe", width: int = 32,
           lr: float = 2e-3, weight_power: float = 1.0, patience: int = 10, augmentation: bool = True,
@@ -205,73 +279,28 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     """
     import keras
 
-    from training import net
-
     if soup is not None and not 0.0 <= soup <= 1.0:
         raise ValueError(f"soup is the starting model's weight in the average, 0..1; got {soup}")
     keras.utils.set_random_seed(seed)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    # load data
     cfg = Preprocessing(color=color, contrast=contrast, clahe_grid=clahe_grid, clahe_clip=clahe_clip)
     cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed if split_seed is None else split_seed, val_fraction, cfg,
                                                      limit_per_class, train_stride)
     weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
     aug = augment.AugmentConfig(**(augment_overrides or {})) if augmentation else None
     seq = make_sequence(train_ds, cfg, aug, batch_size, weights, seed, boxes=box_head)
-
-    if init_from:
-        model = net.without_features(keras.saving.load_model(init_from, compile=False))
-        if tuple(model.input_shape[1:]) != cfg.input_shape:
-            raise ValueError(f"{init_from} takes {model.input_shape[1:]}, preprocessing gives {cfg.input_shape}")
-        if isinstance(model.output, dict) != box_head:
-            raise ValueError(f"{init_from} {'has' if isinstance(model.output, dict) else 'lacks'} a box head; "
-                             "train with the same --box-head setting")
-        start_weights = model.get_weights()
-    elif soup is not None:
-        raise ValueError("soup averages with the starting model: it needs init_from")
-    else:
-        plain = tuple(float(v) for v in augment.plain_boxes(1, cfg.margin)[0])
-        model = net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed, box_head=plain if box_head else None)
-    warm = warmup_epochs * len(seq)
-    decay = max(epochs * len(seq) - warm, 1)
-    schedule = (keras.optimizers.schedules.CosineDecay(lr * 0.1, decay_steps=decay, warmup_target=lr,
-                                                       warmup_steps=warm)
-                if warm else keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay))
-    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-
-    def optimizer():
-        return keras.optimizers.AdamW(schedule, weight_decay=1e-4, use_ema=ema is not None,
-                                      ema_momentum=ema if ema is not None else 0.99)
-
-    if box_head:  # Huber: most boxes are off by a few hundredths; a few badly warped ones should not dominate
-        model.compile(optimizer=optimizer(),
-                      loss={"probs": keras.losses.SparseCategoricalCrossentropy(), "box": keras.losses.Huber(0.1)},
-                      loss_weights={"probs": 1.0, "box": box_weight}, metrics={"probs": [accuracy]})
-        val_y = {"probs": val_ds.labels, "box": augment.plain_boxes(len(val_ds), cfg.margin)}
-        monitor = "val_probs_accuracy"
-    else:
-        model.compile(optimizer=optimizer(), loss=keras.losses.SparseCategoricalCrossentropy(), metrics=[accuracy])
-        val_y, monitor = val_ds.labels, "val_accuracy"
+    # build
+    model, start_weights = _start_model(cfg, init_from, soup, width, seed, box_head)
+    val_y, monitor = _compile(model, len(seq), epochs, warmup_epochs, lr, ema, box_head, box_weight, val_ds, cfg)
+    # fit
     ckpt = out_dir / "checkpoint.keras"
-    # with EMA, the swap callback comes first so that validation and the checkpoint see the averaged
-    # weights; the best checkpoint is then reloaded explicitly (EarlyStopping's restore and Keras'
-    # end-of-fit EMA finalisation would each put the raw weights back in some stop orders)
-    callbacks = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _recalibrate_bn_callback(seq)]
-                 if ema is not None else [])
-    callbacks += [
-        keras.callbacks.ModelCheckpoint(str(ckpt), monitor=monitor, mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
-                                      restore_best_weights=ema is None),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
-    ]
-    if stop_after:
-        callbacks.append(_stop_after_callback(stop_after))
-    hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs, callbacks=callbacks, verbose=verbose)
-    if ema is not None and ckpt.exists():
-        model.load_weights(ckpt)
-    if soup is not None:
-        model.set_weights([soup * a + (1.0 - soup) * b for a, b in zip(start_weights, model.get_weights())])
+    hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs,
+                     callbacks=_callbacks(seq, out_dir, ckpt, monitor, patience, ema, stop_after), verbose=verbose)
+    _final_weights(model, ckpt, ema, soup, start_weights)
+    # export and card
     meta.update({"seed": seed, "class_weight_power": weight_power, "box_weight": box_weight if box_head else None,
                  "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,

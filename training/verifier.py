@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.boxes import iou_matrix
 from realtime.card import ModelCard, card_path_for
 from realtime.classifier import DEFAULT_GATE, Classifier
+from realtime.config import Config
+from realtime.gate import Gate
 from realtime.preprocess import prepare_boxes, to_input
-from realtime.recognize import RecognizerConfig, gate_probability
-from realtime.types import iou_matrix
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_gates, fold_locators, fold_of, list_scenes
 from training.gate import NEGATIVE_IOU, POSITIVE_IOU, scene_boxes
@@ -80,7 +81,7 @@ def collect(scenes_dir: str, gt_path: str, clf: Classifier, gate_dir: Path, gate
         if locators is not None:
             learned = np.array([d.box for d in locators[path.name](img)], np.float32).reshape(-1, 4)
             boxes = np.concatenate([boxes, learned])
-        boxes = boxes[gate_probability(gates[path.name], img, boxes) >= gate_min]
+        boxes = boxes[Gate(gates[path.name]).scores(img, boxes) >= gate_min]
         both = np.concatenate([boxes, jit])
         if not len(both):
             continue
@@ -119,7 +120,7 @@ def main(args) -> int:
     if "features" not in clf.card.outputs:
         raise ValueError(f"{clf.path} has no features output (retrain it with this version of `train`)")
     gate_path = Path(args.gate or DEFAULT_GATE)
-    gate_min = RecognizerConfig().gate_min
+    gate_min = Config.shipped().gate.threshold
     locator = None if getattr(args, "no_locate", False) else Path(getattr(args, "locator", None) or DEFAULT_LOCATOR)
     if locator is not None and not locator.is_file():
         print(f"note: no learned localizer at {locator}: fitting on the colour routes' candidates alone")

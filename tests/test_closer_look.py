@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.boxes import iou
+from realtime.closer_look import CloserLook
+from realtime.config import CloserLookConfig
 from realtime.detect import Detector
-from realtime.recognize import Recognizer
-from realtime.refine import FineLook, RefineConfig
-from realtime.types import iou
-from tests.test_detect import RED, FakeGate, _background, draw_blue_disc, draw_ring, draw_triangle
+from tests.test_detect import RED, _background, draw_blue_disc, draw_ring, draw_triangle
 
 
 def best(box, dets) -> float:
@@ -26,7 +26,7 @@ def test_small_stacked_signs_merged_on_the_coarse_grid_are_framed_apart():
     bottom = draw_ring(img, 600, 320, 8)
     coarse = Detector()(img)
     assert best(top, coarse) < 0.6 and best(bottom, coarse) < 0.6  # what the look is for
-    fine = FineLook()(img, np.array([[top[0], top[1], bottom[2], bottom[3]]], np.float32))
+    fine = CloserLook()(img, np.array([[top[0], top[1], bottom[2], bottom[3]]], np.float32))
     assert best(top, fine) >= 0.6 and best(bottom, fine) >= 0.6
 
 
@@ -38,7 +38,7 @@ def test_small_triangle_merged_with_a_red_roof_is_found_around_a_loose_seed(side
     assert best(box, Detector()(img)) < 0.6
     w = box[2] - box[0]
     loose = np.array([[box[0] - 0.2 * w, box[1] - 0.3 * w, box[2] + 0.2 * w, box[3]]], np.float32)
-    assert best(box, FineLook()(img, loose)) >= 0.6
+    assert best(box, CloserLook()(img, loose)) >= 0.6
 
 
 def test_every_patch_of_a_multi_row_mosaic_maps_back_to_its_own_sign():
@@ -53,7 +53,7 @@ def test_every_patch_of_a_multi_row_mosaic_maps_back_to_its_own_sign():
     boxes = np.array(boxes, np.float32)
     wh = boxes[:, 2:] - boxes[:, :2]
     seeds = boxes + np.concatenate([rng.uniform(-0.15, 0.15, (12, 2)) * wh] * 2, axis=1).astype(np.float32)
-    look = FineLook(config=RefineConfig(row_width=300, max_seeds=12, max_area=10 ** 7))
+    look = CloserLook(config=CloserLookConfig(row_width=300, max_seeds=12, max_area=10 ** 7))
     fine = look(img, seeds)
     for b in boxes:
         assert best(tuple(b), fine) >= 0.75
@@ -72,8 +72,8 @@ def test_a_sign_merged_with_a_panel_beside_it_is_found_in_the_wide_seed():
     cv2.rectangle(img, (622, 286), (666, 330), (170, 80, 20), -1)
     assert best(disc, Detector()(img)) < 0.6
     seed = np.array([[disc[0], disc[1] - 2, 666, disc[3] + 8]], np.float32)
-    assert 64 < seed[0, 2] - seed[0, 0] <= RefineConfig().max_width
-    assert best(disc, FineLook()(img, seed)) >= 0.6
+    assert 64 < seed[0, 2] - seed[0, 0] <= CloserLookConfig().max_width
+    assert best(disc, CloserLook()(img, seed)) >= 0.6
 
 
 def test_the_mosaic_stays_within_its_pixel_budget_best_seeds_first():
@@ -83,21 +83,21 @@ def test_the_mosaic_stays_within_its_pixel_budget_best_seeds_first():
     small1, big, small2 = draw_ring(img, 300, 300, 10), draw_ring(img, 700, 300, 30), draw_ring(img, 1000, 300, 10)
     seeds = np.array([small1, big, small2], np.float32)
     patch = (3 * 21 * 2 + 12) ** 2  # a 21 px seed grown by its size on each side, enlarged 2x, padded
-    fine = FineLook(config=RefineConfig(max_area=2 * patch + 100))(img, seeds)
+    fine = CloserLook(config=CloserLookConfig(max_area=2 * patch + 100))(img, seeds)
     assert best(small1, fine) >= 0.6 and best(small2, fine) >= 0.6 and best(big, fine) == 0.0
-    assert best(big, FineLook()(img, seeds)) >= 0.6  # the default budget holds all three
+    assert best(big, CloserLook()(img, seeds)) >= 0.6  # the default budget holds all three
 
 
 def test_seeds_are_the_best_gated_small_candidates_one_per_place():
     boxes = np.array([[0, 0, 20, 20], [2, 2, 22, 22], [100, 0, 120, 20], [200, 0, 350, 150], [400, 0, 420, 20],
                       [500, 0, 520, 20]], np.float32)
     gate = np.array([0.5, 0.9, 0.4, 0.99, 0.1, 0.35], np.float32)
-    look = FineLook(config=RefineConfig(min_gate=0.3, max_width=100, seed_iou=0.3))
+    look = CloserLook(config=CloserLookConfig(min_gate=0.3, max_width=100, seed_iou=0.3))
     # [1] beats its near-duplicate [0]; [3] is too wide; [4] gated too low; best-gated first
     assert look.seeds(boxes, gate).tolist() == boxes[[1, 2, 5]].tolist()
-    capped = FineLook(config=RefineConfig(max_seeds=2)).seeds(boxes, gate)
+    capped = CloserLook(config=CloserLookConfig(max_seeds=2)).seeds(boxes, gate)
     assert capped.tolist() == boxes[[1, 2]].tolist()
-    assert FineLook().seeds(np.zeros((0, 4)), np.zeros(0)).shape == (0, 4)
+    assert CloserLook().seeds(np.zeros((0, 4)), np.zeros(0)).shape == (0, 4)
 
 
 @pytest.mark.parametrize("frame", [
@@ -106,7 +106,7 @@ def test_seeds_are_the_best_gated_small_candidates_one_per_place():
     np.zeros((6, 6, 3), np.uint8),
 ], ids=["black", "grey", "tiny"])
 def test_odd_frames_and_seeds_give_no_candidates_and_no_errors(frame):
-    look = FineLook()
+    look = CloserLook()
     h, w = frame.shape[:2]
     seeds = np.array([[-50, -50, 10, 10], [w - 5, h - 5, w + 40, h + 40], [3, 3, 3, 3], [w + 10, 0, w + 30, 20]],
                      np.float32)
@@ -117,34 +117,18 @@ def test_odd_frames_and_seeds_give_no_candidates_and_no_errors(frame):
 def test_candidates_near_the_frame_edge_stay_inside_it():
     img = _background(seed=8)
     box = draw_ring(img, 14, 14, 12)  # touching the top-left corner
-    fine = FineLook()(img, np.array([box], np.float32))
+    fine = CloserLook()(img, np.array([box], np.float32))
     assert best(box, fine) >= 0.6
     for d in fine:
         assert d.box[0] >= 0 and d.box[1] >= 0 and d.box[2] <= img.shape[1] and d.box[3] <= img.shape[0]
 
 
-def test_the_recognizer_gates_the_fine_candidates_after_the_coarse_ones():
-    img = _background(seed=9)
-    draw_ring(img, 600, 300, 10)
-    det = Detector()
-    coarse = det(img)
-    gate = FakeGate()
-    cands, g, _ = Recognizer(det, None, gate=gate, refine=FineLook(config=RefineConfig(min_gate=0.0))).propose(img)
-    assert len(cands) > len(coarse) and len(g) == len(cands)
-    assert [d.box for d in cands[:len(coarse)]] == [d.box for d in coarse]
-    assert gate.seen == len(cands)  # coarse and fine candidates gated, each once
-    plain, _, _ = Recognizer(det, None, gate=FakeGate()).propose(img)
-    assert len(plain) == len(coarse)
-    ungated, _, _ = Recognizer(det, None, refine=FineLook()).propose(img)  # no gate: no seeds to trust
-    assert len(ungated) == len(coarse)
-
-
-def test_refine_config_validates():
+def test_closer_look_config_validates():
     with pytest.raises(ValueError):
-        RefineConfig(scale=0.5)
+        CloserLookConfig(scale=0.5)
     with pytest.raises(ValueError):
-        RefineConfig(separator=2)
+        CloserLookConfig(separator=2)
     with pytest.raises(ValueError):
-        RefineConfig(wide_margin=-1)
+        CloserLookConfig(wide_margin=-1)
     with pytest.raises(ValueError):
-        RefineConfig(max_area=-1)
+        CloserLookConfig(max_area=-1)

@@ -1,4 +1,4 @@
-"""``python -m realtime soak``: a long run over rendered drive-by frames, watching memory and speed.
+"""``python -m training soak``: a long run over rendered drive-by frames, watching memory and speed.
 
 A car PC runs for hours: a few kilobytes kept per frame (a track list that never shrinks, a
 growing queue, a cache keyed by frame) add up to an out-of-memory kill mid-drive. The soak feeds
@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from realtime.classes import NUM_CLASSES
-from realtime.pipeline import Recognize, RunOptions, StageTimes, build_recognizer, run
+from realtime.pipeline import RunOptions, run
+from realtime.profile import Profiler
 from realtime.source import Source
+from realtime.stages import Recognize
 
 CLIP_FRAMES = 1000  # frames per rendered clip; a new seed each clip, so scenes and signs change
 
@@ -44,7 +46,7 @@ def rendered_source(frames: int, width: int, height: int, seed: int = 0, clip_fr
     """An in-memory "video" of ``frames`` rendered frames: a new ``DriveBy`` clip every ``clip_frames``.
 
     Clips are short so a 20,000-frame soak never holds hundreds of sign pictograms at once; the
-    renderer is imported lazily (it belongs to the training side).
+    renderer is imported lazily.
     """
     from training.render.pictograms import DISTRACTOR_KINDS, draw_distractor_sign, draw_sign
     from training.render.video import MASTER_SIZE, DriveBy
@@ -109,19 +111,18 @@ class _Probe:
         return out
 
 
-def soak(frames: int = 20000, width: int = 640, height: int = 360, *, window: int = 500, warmup: int | None = None,
-         model: str | None = None, backend: str = "litert", factory: str | None = None, seed: int = 0,
+def soak(recognize: Recognize, profiler: Profiler, frames: int = 20000, width: int = 640, height: int = 360, *,
+         window: int = 500, warmup: int | None = None, seed: int = 0,
          max_seconds: float | None = None, max_growth_mb: float = 50.0, events: str | None = None,
          json_path: str | None = None) -> dict:
-    """Run the pipeline over ``frames`` rendered frames; return (and optionally write) the report.
+    """Run the pipeline with ``recognize`` (the cascade, booking into ``profiler``) over ``frames``
+    rendered frames; return (and optionally write) the report.
 
     ``warmup`` frames (default: the first window) are excluded from the memory baseline: model
     buffers, CLAHE caches and the renderer's first clip are allocated then.
     """
     window = max(1, min(window, frames))
     warmup = window if warmup is None else max(1, min(warmup, frames))
-    times = StageTimes()
-    recognize = build_recognizer(model, backend, factory, times)
     stop = threading.Event()
     probe = _Probe(recognize, window, stop, max_seconds, frames)
     baseline: dict = {}
@@ -136,8 +137,7 @@ def soak(frames: int = 20000, width: int = 640, height: int = 360, *, window: in
     with tempfile.TemporaryDirectory() as tmp:
         log = events or str(Path(tmp) / "events.jsonl")  # the log is written as in a real run
         summary = run(rendered_source(frames, width, height, seed), recognize_and_mark,
-                      RunOptions(events=log, display=False, progress=False, draw=True, quiet=True),
-                      times=times, stop=stop)
+                      RunOptions(events=log, draw=True), profiler=profiler, stop=stop)
     rss_after = rss_mb()
     rss_end = probe.last_rss or rss_after
     done = summary["frames"]
@@ -176,3 +176,17 @@ def format_report(r: dict) -> str:
     lines.append(f"  {r['signs']} signs, {r['event_lines']} event lines; "
                  + ("PASSED" if r["passed"] else "FAILED: memory grew too much or no window after warm-up"))
     return "\n".join(lines)
+
+
+def main(args) -> int:
+    """``python -m training soak``: run, print the report, exit 1 when memory grew too much."""
+    from realtime.cli.run import build
+    from realtime.video import check_writable
+
+    check_writable(args.json, "soak report")
+    profiler = Profiler()
+    report = soak(build(args, profiler), profiler, args.frames, args.width, args.height, window=args.window,
+                  warmup=args.warmup, seed=args.seed, max_seconds=args.max_seconds, max_growth_mb=args.max_growth_mb,
+                  json_path=args.json)
+    print(format_report(report))
+    return 0 if report["passed"] else 1

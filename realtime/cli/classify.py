@@ -1,5 +1,5 @@
-"""``python -m realtime classify PATH... --csv OUT.csv``: label image files in batches through
-LiteRT and write the official GTSRB submission format (``Filename;ClassId``, then extras)."""
+"""``classify PATH... --csv OUT.csv``: label image files in batches through LiteRT and write the
+official GTSRB submission format (``Filename;ClassId``, then extras)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.datasets import DatasetError, Sample, find_samples, scale_roi
+from realtime.annotations import DatasetError, Sample, find_samples, scale_roi
+from realtime.cli.args import positive_int
 
 IMAGE_EXTS = {".ppm", ".pgm", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+HELP = "label sign images into a GTSRB-format CSV"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,28 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--no-roi", action="store_true",
                    help="ignore ROI columns of GT-*.csv / Test.csv found beside the images")
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (a typo or 0 gives a usage error, not a traceback)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def unit_float(text: str) -> float:
-    """argparse type: a number from 0 to 1 (a score threshold)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
-    return v
 
 
 def iter_images(paths: list[str]) -> tuple[list[Path], int, list[str]]:
@@ -102,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no image files in {' '.join(args.paths)}", file=sys.stderr)
         return 2
-    from realtime.pipeline import OutputError, check_writable
+    from realtime.video import OutputError, check_writable
 
     out = Path(args.csv)
     try:  # checked first (fails in a second), but opened only once the model loads: a bad model

@@ -1,74 +1,39 @@
-"""Stage 1b: a closer look around the candidates the gate likes, with the detector's own routes.
+"""The closer look: around the candidates the gate likes, the detector's own routes on a finer grid.
 
 The detector judges colour on a coarse grid: a 1360 px frame is reduced to 680 px and pooled 2x2,
 so one cell covers 4x4 frame pixels and a 20 px sign spans five cells. At that grain two small
 signs on one pole merge into one blob, a sign's rim merges with its surroundings, and a box is a
 cell or two off, which at 20 px already costs IoU 0.6. The gate, though, tells which of the ~200
-candidates might be signs. So around the few it scores highly (``FineLook.seeds``) the same
+candidates might be signs. So around the few it scores highly (``CloserLook.seeds``) the same
 detector looks again on a grid up to 4x finer: each seed's neighbourhood is cut out, enlarged, and all of
 them packed into one small mosaic that the detector searches in one call (one call, not one per
 patch: the detector's fixed cost per call, ~1.2 ms, would otherwise dominate). Its candidates,
 mapped back to the frame, join the coarse ones; the gate scores them and the recognizer sees both.
 
-Cross-validated on GTSDB the look raised end-to-end recall from 0.890 to 0.917 (precision 0.983 ->
-0.986) for ~7 ms a 1360x800 frame, more than one more detector call (docs/DETECTOR.md,
-docs/BENCHMARKS.md).
+Cross-validated on GTSDB the look raises end-to-end recall (docs/DETECTOR.md has the figures) for
+~7 ms a 1360x800 frame, more than one more detector call would.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
-from realtime.detect import Detector, DetectorConfig, white_gains
+from realtime.boxes import greedy_keep, iou_matrix
+from realtime.config import CloserLookConfig, DetectorConfig
+from realtime.detect import Detector, white_gains
 from realtime.preprocess import as_bgr8
-from realtime.recognize import greedy_keep
-from realtime.types import Detection, iou_matrix
+from realtime.types import Detection
 
 
-@dataclass(frozen=True)
-class RefineConfig:
-    """Where the closer look goes and how fine it is."""
-
-    # patch pixels per frame pixel. With the detector's 2x2 pooling one cell is then 1 frame px
-    # (4 on the coarse pass at 1360 wide). 1.5 found 2-5 signs fewer than 2 (docs/BENCHMARKS.md)
-    scale: float = 2.0
-    margin: float = 1.0  # a patch is the seed's box grown by this many box sizes on every side
-    min_gate: float = 0.3  # seeds: candidates the gate scores at least this ...
-    max_width: float = 100.0  # ... at most this wide (frame px): larger signs span enough coarse cells
-    # seeds longer than this (either side) are enlarged less (scale x this / length, at least 1x) and
-    # grown by wide_margin only: such a seed is mostly a sign merged with a panel beside it, not a sign
-    # framed off. (Enlarging seeds over 32 or 48 px less found 1-3 signs fewer; docs/BENCHMARKS.md)
-    full_width: float = 64.0
-    wide_margin: float = 0.25
-    seed_iou: float = 0.3  # a seed overlapping a better-gated one this much adds no patch of its own
-    max_seeds: int = 12  # a bound on the cost (GTSDB scenes average ~6 seeds) ...
-    # ... and the mosaic's pixels: seeds, best-gated first, get a patch while the patches' total stays
-    # under this (1.5x the coarse pass's work image at 1360 wide). Close-up footage, where every seed
-    # is large, cost 2-3 times the detector without it; GTSDB scenes average 190k, 9% reach 400k
-    max_area: int = 400_000
-    size_range: tuple[float, float] = (0.5, 2.0)  # a fine candidate's width relative to its seed's
-    row_width: int = 640  # mosaic rows are packed up to this width (patch px)
-    # each patch is framed by this many of its own edge pixels, repeated: a black frame would make the
-    # patch brighter than its surroundings, and the achromatic route would propose the patch itself
-    pad: int = 6
-    separator: int = 4  # black between framed patches, wider than the 2x2 pooling reaches: no blob spans two
-
-    def __post_init__(self) -> None:
-        if not 1.0 <= self.scale <= 8.0 or min(self.margin, self.wide_margin) < 0 or self.full_width <= 0 \
-                or self.max_seeds < 0 or self.pad < 0 or self.separator < 4 or self.max_area < 0:
-            raise ValueError("refine needs 1 <= scale <= 8, margins >= 0, full_width > 0, max_seeds >= 0, "
-                             "pad >= 0, separator >= 4 and max_area >= 0")
-
-
-class FineLook:
+class CloserLook:
     """Seeds from gated candidates, and the closer look around them: frame + seed boxes -> candidates."""
 
-    def __init__(self, detector: DetectorConfig | None = None, config: RefineConfig | None = None) -> None:
+    def __init__(self, detector: DetectorConfig | None = None, config: CloserLookConfig | None = None) -> None:
         self.coarse = detector or DetectorConfig()
-        self.config = config or RefineConfig()
+        self.config = config or CloserLookConfig()
         self._fine: dict[int, Detector] = {}  # by achromatic window, which follows the frame width
 
     def seeds(self, boxes: np.ndarray, gate: np.ndarray) -> np.ndarray:
@@ -138,8 +103,9 @@ class FineLook:
             mosaic[py - p:py + h + p, px - p:px + w + p] = cv2.copyMakeBorder(patch, p, p, p, p, cv2.BORDER_REPLICATE)
         # the frame's white balance, not the mosaic's own: the mosaic is mostly signs, not a scene
         # (from every 8th pixel: the same means within a percent or two, at a quarter of a full pass's cost)
-        thumb = cv2.resize(frame, (max(1, W // 8), max(1, H // 8)), interpolation=cv2.INTER_NEAREST)
-        gains = white_gains(thumb, self.coarse.white_balance)
+        step = c.white_balance_step
+        thumb = cv2.resize(frame, (max(1, W // step), max(1, H // step)), interpolation=cv2.INTER_NEAREST)
+        gains = white_gains(thumb, self.coarse.white_balance, self.coarse.white_gain_range)
         if gains is not None:
             mosaic = cv2.transform(mosaic, np.diag(gains).astype(np.float32))
         found = self._detector(W)(mosaic)
