@@ -9,10 +9,14 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+# One environment for everything `make` runs: the package (editable) with the extras that the tests
+# (test, and fleet for `realtime batch`) and the training targets (train) need. A plain
+# `pip install .` is the inference-only base (README, Install).
+EXTRAS ?= train,test,fleet
+$(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -32,23 +36,23 @@ demo: $(STAMP)
 STAGE1 := out/train-stage1
 AUG1 := --augment cast_p=0.5 --augment cast=0.2 --augment sticker_p=0.2
 train: $(STAMP)
-	$(PY) -m training train --data $(DATA)/GTSRB --out $(STAGE1) --name gtsrb_cnn --epochs 30 --patience 10 \
+	$(PY) -m training train --gtsrb $(DATA)/GTSRB --output $(STAGE1) --name gtsrb_cnn --epochs 30 --patience 10 \
 		--weight-power 0.5 --clahe-grid 4 --clahe-clip 8 $(AUG1)
-	$(PY) -m training train --data $(DATA)/GTSRB --out models --name gtsrb_cnn --epochs 8 --patience 8 \
+	$(PY) -m training train --gtsrb $(DATA)/GTSRB --output models --name gtsrb_cnn --epochs 8 --patience 8 \
 		--lr 5e-4 --warmup-epochs 0 --ema 0.998 --soup 0.5 --init-from $(STAGE1)/gtsrb_cnn.keras \
 		--weight-power 0.5 --clahe-grid 4 --clahe-clip 8 $(AUG1) --augment lowres_p=0.2 --augment glare_p=0.15
 
 # The gate: one model per fold of the GTSDB scenes (for honest evaluation) and the shipped one.
 train-gate: $(STAMP)
 	$(PY) -m training train-gate --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
-		--out models
+		--output models
 
 # The learned localizer: one per fold of the GTSDB scenes (for eval-detection), then the shipped one (~8 min each)
 train-locator: $(STAMP)
 	for k in 0 1 2 3 4; do $(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt \
-		--data $(DATA)/GTSRB --out models/folds/locator_fold$$k --exclude-fold $$k || exit 1; done
-	$(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --data $(DATA)/GTSRB \
-		--out models/locator
+		--gtsrb $(DATA)/GTSRB --output models/folds/locator_fold$$k --exclude-fold $$k || exit 1; done
+	$(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
+		--output models/locator
 
 # The verifier reads the recognizer's features and learns from the gate's and the localizer's candidates:
 # refit it whenever the recognizer, the gate or the learned localizer changes.
@@ -56,20 +60,20 @@ fit-verifier: $(STAMP)
 	$(PY) -m training fit-verifier --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB
 
 evaluate: $(STAMP)
-	$(PY) -m training evaluate --data $(DATA)/GTSRB --model models/gtsrb_cnn.tflite --split val --out out/evaluate
+	$(PY) -m training evaluate --gtsrb $(DATA)/GTSRB --model models/gtsrb_cnn.tflite --split val --output out/evaluate
 
 eval-detection: $(STAMP)
-	$(PY) -m training eval-detection --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --out out/eval-detection
+	$(PY) -m training eval-detection --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --output out/eval-detection
 
 # Re-render the bundled drive-by (samples/) with the current renderer: seed 0, 200 frames at 1280x720, 8 signs.
 sample: $(STAMP)
-	$(PY) -m training render-driveby --out samples/driveby.mp4 --gt samples/driveby_gt.jsonl --seed 0
+	$(PY) -m training render-driveby --output samples/driveby.mp4 --gt samples/driveby_gt.jsonl --seed 0
 
 eval-driveby: $(STAMP)
 	$(PY) -m training eval-driveby --video samples/driveby.mp4 --gt samples/driveby_gt.jsonl
 
 explore: $(STAMP)
-	$(PY) -m training explore --data $(DATA)/GTSRB --out out/explore
+	$(PY) -m training explore --gtsrb $(DATA)/GTSRB --output out/explore
 
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out .pytest_cache build dist *.egg-info

@@ -62,11 +62,12 @@ class Cascade:
 
     @classmethod
     def build(cls, config: Config | None = None, model: str | Path | None = None, gate: str | Path | None = None,
-              backend: str = "litert", profiler: Profiler | None = None) -> Cascade:
+              backend: str = "litert", profiler: Profiler | None = None, threads: int = 2) -> Cascade:
         """The shipped stages with ``config`` (default: the one saved with the models).
 
         ``model`` and ``gate`` replace the shipped recognizer and gate model (``gate="none"`` turns
-        the gate off). Interpreters are built and timed now, so no frame stalls on a first call.
+        the gate off). ``threads`` is the recognizer's LiteRT threads (1 where several videos share
+        the cores). Interpreters are built and timed now, so no frame stalls on a first call.
         """
         from realtime.classifier import Classifier, resolve_gate  # lazy: LiteRT loads only when needed
         from realtime.classify import Classify
@@ -78,7 +79,7 @@ class Cascade:
         from realtime.reject import Reject
 
         cfg = config or Config.shipped()
-        recognizer = Classifier(model, backend=backend)
+        recognizer = Classifier(model, backend=backend, threads=threads)
         recognizer.warm_up()  # every batch size allocated now: no memory steps or frame stalls mid-run
         gate_path = resolve_gate("none" if not cfg.gate.enabled else gate)
         gate_stage = None

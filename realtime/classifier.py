@@ -1,4 +1,4 @@
-"""Stage 2: classify all crops of a frame in one batched call.
+"""The recognizer network: all crops of a frame classified in one batched call.
 
 LiteRT is the default backend (~0.1 ms per small batch here, against ~39 ms for
 ``model.predict``); a ``tf.function`` around the Keras model is the fallback and the
@@ -17,9 +17,10 @@ from typing import NamedTuple
 import numpy as np
 
 from realtime.card import ModelCard, ModelError, card_path_for
+from realtime.config import MODELS
 from realtime.preprocess import prepare_batch, prepare_boxes
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "gtsrb_cnn.tflite"
+DEFAULT_MODEL = MODELS / "gtsrb_cnn.tflite"
 DEFAULT_GATE = DEFAULT_MODEL.with_name("gate.tflite")
 BACKENDS = ("litert", "tf-function", "keras-predict")
 # Batch sizes with a ready interpreter. A batch of another size runs as a few of these (after

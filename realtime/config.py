@@ -16,7 +16,11 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+# The shipped models: the copy an installed package carries (realtime/_models, built from models/ by
+# setup.cfg) when there is one, else the checkout's models/ (a clone, an editable install). The
+# installed copy is looked for first: a site-packages/models beside this package may be another's.
+_HERE = Path(__file__).resolve().parent
+MODELS = _HERE / "_models" if (_HERE / "_models" / "config.json").is_file() else _HERE.parent / "models"
 DEFAULT_CONFIG = MODELS / "config.json"
 # what must agree between how a candidate was found and its class, loosest first
 CONSISTENCY = ("none", "colour", "shape")
@@ -253,6 +257,9 @@ class TrackConfig:
     iou_threshold: float = 0.2  # least IoU with a track's predicted box to match it ...
     max_distance: float = 1.0  # ... else a centre within this many mean box sides
     vote_window: int = 15  # classifications a track's label is voted over
+    # a confirmed track's label changes only when another class outweighs it this many times over
+    # in the vote (1: the plain vote)
+    switch_margin: float = 2.0
     velocity_smoothing: float = 0.5
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import csv
 import json
 from pathlib import Path
 from typing import IO
@@ -15,6 +16,9 @@ from typing import IO
 from realtime.classes import NAMES
 from realtime.types import Detection
 
+# the sign-track table (``--tracks``, and the batch's signs.csv after its "video" column)
+TRACK_COLUMNS = ("track_id", "class_id", "label", "first_frame", "last_frame", "first_t", "last_t", "frames_seen",
+                 "best_score")
 EVENT_KEYS = ("source", "frame", "t", "box", "class_id", "label", "score", "track_id", "confirmed")
 
 
@@ -109,6 +113,7 @@ class Summary:
         self.per_class: dict[int, dict] = {}
         self._untracked: collections.Counter = collections.Counter()  # class -> confirmed detections
         self._tracks: dict[int, collections.Counter] = {}  # track id -> class -> confirmed detections
+        self._spans: dict[int, dict] = {}  # track id -> first/last frame and time, best score
 
     def add(self, frame: int, t: float, detections: list[Detection]) -> None:
         self.frames += 1
@@ -131,6 +136,8 @@ class Summary:
                 self._untracked[cid] += 1
             else:
                 self._tracks.setdefault(d.track_id, collections.Counter())[cid] += 1
+                span = self._spans.setdefault(d.track_id, {"first_frame": frame, "first_t": t, "best_score": 0.0})
+                span.update(last_frame=frame, last_t=t, best_score=max(span["best_score"], float(d.score)))
 
     def signs_per_class(self) -> dict[int, int]:
         """Physical signs per class: each track under its most frequent confirmed class."""
@@ -138,6 +145,29 @@ class Summary:
         for votes in self._tracks.values():
             signs[votes.most_common(1)[0][0]] += 1  # most_common keeps first-seen order on ties
         return dict(signs)
+
+    def tracks(self) -> list[dict]:
+        """One row per confirmed track (a physical sign): its class (the one it was confirmed as most
+        often), label, first and last frame and time, confirmed frames and best score."""
+        rows = []
+        for tid, votes in self._tracks.items():
+            cid = votes.most_common(1)[0][0]
+            span = self._spans[tid]
+            rows.append({"track_id": tid, "class_id": cid, "label": self.names[cid] if cid < len(self.names) else "",
+                         "first_frame": span["first_frame"], "last_frame": span["last_frame"],
+                         "first_t": round(span["first_t"], 3), "last_t": round(span["last_t"], 3),
+                         "frames_seen": sum(votes.values()), "best_score": round(span["best_score"], 4)})
+        return rows
+
+    def write_tracks(self, path: Path) -> None:
+        """``tracks()`` as CSV, written whole to a temporary file and moved into place."""
+        keys = TRACK_COLUMNS
+        tmp = path.with_name(path.name + ".part")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys, lineterminator="\n")
+            w.writeheader()
+            w.writerows(self.tracks())
+        tmp.replace(path)
 
     def as_dict(self, extra: dict | None = None) -> dict:
         fps = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import signal
 import threading
 import time
@@ -30,16 +31,19 @@ from realtime.source import Source
 from realtime.stages import Recognize, Staged
 from realtime.track import Tracker
 from realtime.types import FrameResult
-from realtime.video import OutputError, VideoOut, check_writable, imwrite
+from realtime.video import IMAGE_EXTS, OutputError, VideoOut, check_writable, imwrite
 
 STILLS = ("folder", "image")  # sources of unrelated images: no tracking across them
 
 
 @dataclass
 class RunOptions:
-    output: str | Path | None = None  # annotated video
+    # annotated output: a video file; for a still, an image file; for a folder of stills, a folder
+    output: str | Path | None = None
     events: str | Path | None = None  # JSONL event log
     snapshot: str | Path | None = None  # PNG of the annotated frame with the most confirmed signs
+    summary: str | Path | None = None  # the run's summary as JSON
+    tracks: str | Path | None = None  # CSV, one row per confirmed sign track
     max_frames: int | None = None
     draw: bool | None = None  # None: draw only when a video or snapshot stores the frames
     overlap: bool = True  # propose for the next frame while this one is classified (staged recognizers)
@@ -112,15 +116,29 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
         cv2.setNumThreads(cv_threads)
 
 
+def check_outputs(source: Source, opts: RunOptions) -> None:
+    """Every output of ``opts`` checked for ``source`` (``OutputError`` if one cannot be written):
+    what ``run`` does first, for callers that want to fail before loading models."""
+    _annotated_output(source, opts.output)
+    for path, what in ((opts.events, "event log"), (opts.snapshot, "snapshot"), (opts.summary, "summary"),
+                       (opts.tracks, "track table")):
+        check_writable(path, what)
+
+
 class _Outputs:
-    """The annotated video, the event log and the snapshot of one run; closing never loses what
-    was written (every step runs, the first failure is raised afterwards)."""
+    """The annotated video (or stills), the event log, the snapshot, the summary and the track table of
+    one run; closing never loses what was written (every step runs, the first failure is raised
+    afterwards)."""
 
     def __init__(self, source: Source, opts: RunOptions, names, profiler) -> None:
-        self.video_path = check_writable(opts.output, "output video")
+        self.video_path, self.stills_path = _annotated_output(source, opts.output)
         self.events_path = check_writable(opts.events, "event log")
         self.snap_path = check_writable(opts.snapshot, "snapshot")
-        for p in (self.video_path, self.events_path, self.snap_path):
+        self.summary_path = check_writable(opts.summary, "summary")
+        self.tracks_path = check_writable(opts.tracks, "track table")
+        outputs = (self.video_path, self.stills_path, self.events_path, self.snap_path, self.summary_path,
+                   self.tracks_path)
+        for p in outputs:
             if p is not None and source.path is not None and p.resolve() == source.path.resolve():
                 raise OutputError(f"refusing to overwrite the input {p}")
         self.fps = source.fps or (2.0 if source.kind in STILLS else 30.0)
@@ -135,6 +153,7 @@ class _Outputs:
             raise
         self.best_count, self.best_img = -1, None
         self.snapshot_written = False
+        self.stills = 0
 
     def add(self, result: FrameResult) -> None:
         img = result.image
@@ -142,6 +161,11 @@ class _Outputs:
             if self.video is None:
                 self.video = VideoOut(self.video_path, self.fps, (img.shape[1], img.shape[0]), profiler=self.profiler)
             self.video.write(img)
+        elif self.stills_path is not None:
+            path = self.stills_path / result.name if self.stills_path.is_dir() else self.stills_path
+            if not imwrite(path, img):
+                raise OutputError(f"cannot write image {path}")
+            self.stills += 1
         self.events.write(result.name, result.index, result.t, result.detections)
         if self.snap_path is not None:
             n = sum(d.confirmed for d in result.detections)
@@ -165,6 +189,28 @@ class _Outputs:
             raise errors[0]
 
 
+def _annotated_output(source: Source, output: str | Path | None) -> tuple[Path | None, Path | None]:
+    """(video path, stills path) for ``--output``: a video file for video; an image file for a still;
+    a folder (made if need be) for a folder of stills, each annotated image under its own name."""
+    if not output:
+        return None, None
+    p = Path(output)
+    if source.kind == "image" and p.suffix.lower() in IMAGE_EXTS:
+        return None, check_writable(p, "output image")
+    if source.kind == "folder" and (p.is_dir() or not p.suffix):
+        if p.exists() and not p.is_dir():
+            raise OutputError(f"output folder {p} is a file")
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make the output folder {p}: {exc.strerror or exc}") from None
+        return None, p
+    if p.suffix.lower() in IMAGE_EXTS:
+        raise OutputError(f"{p} is an image file; a {source.kind} needs a video file"
+                          + (" or a folder" if source.kind == "folder" else ""))
+    return check_writable(p, "output video"), None
+
+
 def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
         tracker: Tracker | None = None, painter: Painter | None = None, profiler: Profiler | None = None,
         stop: threading.Event | None = None, on_frame: Callable[[FrameResult], bool | None] | None = None) -> dict:
@@ -184,7 +230,7 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     except BaseException:
         source.close()
         raise
-    draw = opts.draw if opts.draw is not None else bool(outs.video_path or outs.snap_path)
+    draw = opts.draw if opts.draw is not None else bool(outs.video_path or outs.stills_path or outs.snap_path)
     alerts, summary = DriverAlerts(), Summary(painter.names)
     fps: float | None = None
     quit_ = False
@@ -212,7 +258,19 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     reason = ("quit" if quit_ else "stopped (signal)" if stop.is_set()
               else "max frames" if opts.max_frames is not None and summary.frames >= opts.max_frames
               else "end of source")
-    return summary.as_dict(_extra(source, outs, profiler, summary, reason))
+    result = summary.as_dict(_extra(source, outs, profiler, summary, reason))
+    result["tracks"] = summary.tracks()
+    if outs.tracks_path is not None:
+        summary.write_tracks(outs.tracks_path)
+    if outs.summary_path is not None:
+        _write_json(outs.summary_path, result)
+    return result
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
 
 
 def _extra(source: Source, outs: _Outputs, profiler: Profiler, summary: Summary, reason: str) -> dict:
@@ -220,8 +278,10 @@ def _extra(source: Source, outs: _Outputs, profiler: Profiler, summary: Summary,
             "stages_ms": profiler.mean(summary.frames) if isinstance(profiler, Profiler) else {},
             "dropped_frames": source.dropped, "unreadable_files": source.unreadable,
             "skipped_files": source.skipped_files,
-            "output": str(outs.video_path) if outs.video_path else None,
-            "output_frames": outs.video.frames if outs.video else 0,
+            "output": str(outs.video_path or outs.stills_path) if (outs.video_path or outs.stills_path) else None,
+            "output_frames": outs.video.frames if outs.video else outs.stills,
+            "video_codec": outs.video.codec if outs.video else None,
+            "video_note": outs.video.note if outs.video else None,
             "events": str(outs.events_path) if outs.events_path else None, "event_lines": outs.events.lines,
             "snapshot": str(outs.snap_path) if outs.snap_path else None, "snapshot_written": outs.snapshot_written}
 

@@ -35,18 +35,26 @@ class Track:
     hits: collections.deque = field(default_factory=collections.deque)  # update steps it was seen at
     votes: collections.deque = field(default_factory=collections.deque)  # (class_id, score) history
     confirmed: bool = False
+    shown: int | None = None  # the class the track is reported as once confirmed
 
     def predicted(self, step: int) -> np.ndarray:
         return self.box + self.velocity * float(step - self.last_step)
 
-    def label(self) -> tuple[int, float]:
-        """Score-weighted vote: (class id, mean score of that class's votes)."""
+    def label(self, switch_margin: float = 1.0) -> tuple[int, float]:
+        """Score-weighted vote: (class id, mean score of that class's votes).
+
+        The class already shown stays until another outweighs it ``switch_margin`` times over: a
+        sign read as a neighbouring class for a few frames keeps its label (and its warning).
+        """
         weight: dict[int, float] = collections.defaultdict(float)
         count: dict[int, int] = collections.defaultdict(int)
         for cid, score in self.votes:
             weight[cid] += max(score, 1e-3)
             count[cid] += 1
         best = max(weight, key=lambda c: (weight[c], c >= 0))
+        shown = self.shown
+        if shown is not None and best != shown and count[shown] and weight[best] < switch_margin * weight[shown]:
+            best = shown
         return best, weight[best] / count[best]
 
 
@@ -89,7 +97,9 @@ class Tracker:
         out: list[Detection | None] = [None] * len(detections)
         for ti, di in pairs:
             tr = self.tracks[ti]
-            cid, score = tr.label()
+            cid, score = tr.label(self.config.switch_margin)
+            if tr.confirmed:
+                tr.shown = cid
             out[di] = dataclasses.replace(detections[di], track_id=tr.id, class_id=int(cid),
                                           score=float(score), confirmed=tr.confirmed)
         self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_age]

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from realtime.classes import NAMES
 from realtime.preprocess import Work
 
 
@@ -26,6 +27,11 @@ class Detection:
     candidate_score: float = 0.0  # the proposer's own evidence in [0, 1]
     track_id: int | None = None
     confirmed: bool = False
+
+    @property
+    def label(self) -> str:
+        """The class's name (GTSRB), or "" for -1."""
+        return NAMES[self.class_id] if 0 <= self.class_id < len(NAMES) else ""
 
     @property
     def width(self) -> float:
@@ -54,3 +60,8 @@ class FrameResult:
     name: str  # the source's name for the frame (file name for folders)
     image: np.ndarray  # the BGR frame, annotated when the pipeline draws
     detections: list[Detection] = field(default_factory=list)  # tracked (or, for stills, accepted) signs
+
+    @property
+    def signs(self) -> list[Detection]:
+        """The frame's signs (``detections``; classified, tracked for video)."""
+        return self.detections

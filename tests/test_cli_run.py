@@ -141,7 +141,7 @@ def test_sigterm_leaves_playable_video_complete_log_and_summary(tmp_path: Path, 
 def test_bench_reports_the_figures(tmp_path: Path) -> None:
     video = drive_video(tmp_path / "in.mp4", n=20)
     out = str(tmp_path / "b.json")
-    r = cli("bench", str(video), "--frames", "15", "--backends", "", "--json", out, *FAKE)
+    r = cli("bench", str(video), "--frames", "15", "--compare-backends", "", "--json", out, *FAKE)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "b.json").read_text())
     assert {"fps", "fps_encoding", "decode_fps", "stages_ms", "cpu_ms_per_frame"} <= set(report)

@@ -29,8 +29,13 @@ COMMANDS = {"run": run, "bench": bench, "classify": classify, "detect-bench": de
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m realtime", description=DESCRIPTION,
+    from realtime import __version__
+
+    # the same parser serves `python -m realtime` and the installed `traffic-signs` command
+    prog = "traffic-signs" if os.path.basename(sys.argv[0]) == "traffic-signs" else "python -m realtime"
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"traffic-signs {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, module in COMMANDS.items():
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))

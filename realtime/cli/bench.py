@@ -20,9 +20,10 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("--frames", type=positive_int, default=300, help="frames to time in each pass (default: 300)")
     b.add_argument("--json", default=None, metavar="OUT", help="write the figures as JSON")
     add_pipeline_options(b)
-    b.add_argument("--backends", default=",".join(BACKENDS),
-                   help="recognizer backends to time on random crops (comma-separated; '' skips) "
+    b.add_argument("--compare-backends", default=",".join(BACKENDS), metavar="LIST", dest="backends",
+                   help="recognizer backends to time on random crops, comma-separated; '' skips the table "
                         f"(default: {','.join(BACKENDS)})")
+    b.add_argument("--backends", dest="backends", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     b.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION", help=argparse.SUPPRESS)
 
 

@@ -4,6 +4,7 @@ official GTSRB submission format (``Filename;ClassId``, then extras)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import sys
 import time
@@ -24,9 +25,10 @@ HELP = "label sign images into a GTSRB-format CSV"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    p.add_argument("--csv", required=True, help="output CSV (semicolon-separated, header row)")
-    p.add_argument("--model", default=None, help="model (.tflite/.keras/.json); default: the shipped one")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--csv", required=True, metavar="FILE.csv",
+                   help="output CSV (semicolon-separated, header row); '-' writes to standard output")
+    p.add_argument("--model", default=None, help="recognizer model (.tflite/.keras/.json) (default: the shipped one)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="crops per batched call (default: 256)")
     p.add_argument("--no-roi", action="store_true",
                    help="ignore ROI columns of GT-*.csv / Test.csv found beside the images")
 
@@ -86,11 +88,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     from realtime.video import OutputError, check_writable
 
+    to_stdout = args.csv == "-"
     out = Path(args.csv)
     try:  # checked first (fails in a second), but opened only once the model loads: a bad model
-        check_writable(out, "CSV")  # must not truncate the CSV of an earlier run
+        if not to_stdout:
+            check_writable(out, "CSV")  # must not truncate the CSV of an earlier run
         clf = Classifier(args.model)
-        fh = out.open("w", newline="")
+        fh = contextlib.nullcontext(sys.stdout) if to_stdout else out.open("w", newline="")
     except (OutputError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -101,7 +105,7 @@ def main(args: argparse.Namespace) -> int:
     names = clf.card.names
     unreadable = done = 0
     t0 = time.perf_counter()
-    with fh:
+    with fh as fh:
         writer = csv.writer(fh, delimiter=";", lineterminator="\n")
         writer.writerow(["Filename", "ClassId", "Score", "Label", "Path"])
         for chunk in _batches(files, args.batch_size):
@@ -129,6 +133,8 @@ def main(args: argparse.Namespace) -> int:
             fh.flush()
             done += len(kept)
     dt = time.perf_counter() - t0
-    print(f"classified {done} images in {dt:.1f}s ({done / max(dt, 1e-9):.0f} images/s) -> {out}; "
-          f"{unreadable} unreadable, {others} non-image files skipped, {len(missing)} missing paths")
+    print(f"classified {done} images in {dt:.1f}s ({done / max(dt, 1e-9):.0f} images/s) -> "
+          f"{'standard output' if to_stdout else out}; "
+          f"{unreadable} unreadable, {others} non-image files skipped, {len(missing)} missing paths",
+          file=sys.stderr if to_stdout else sys.stdout)
     return 0 if done else 2

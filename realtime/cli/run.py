@@ -15,10 +15,18 @@ HELP = "detect, recognise and track signs on a camera, video, folder or stream"
 def add_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("source", help="camera index (0), video file, image folder, image file or stream URL")
     add_pipeline_options(r)
-    r.add_argument("--output", default=None, metavar="FILE.mp4", help="annotated video (same size and fps)")
+    r.add_argument("--output", default=None, metavar="PATH",
+                   help="annotated output: a video file (.mp4, H.264 where PyAV is installed) for video; an image "
+                        "file for an image; a folder for a folder of images")
     r.add_argument("--events", default=None, metavar="FILE.jsonl", help="one JSON line per detection")
     r.add_argument("--snapshot", default=None, metavar="FILE.png",
                    help="annotated frame with the most confirmed signs")
+    r.add_argument("--summary", default=None, metavar="FILE.json", help="the run's summary as JSON")
+    r.add_argument("--tracks", default=None, metavar="FILE.csv",
+                   help="one row per confirmed sign track: class, label, first and last frame and time, best score")
+    r.add_argument("--hud", default="full", choices=("full", "fps", "none"),
+                   help="timing box on the annotated frames: FPS and per-stage ms, FPS only, or none "
+                        "(default: full)")
     r.add_argument("--stride", type=positive_int, default=1, help="files: process every Nth frame/image (default: 1)")
     r.add_argument("--no-display", action="store_true", help="no window (automatic without a display)")
     r.add_argument("--max-frames", type=positive_int, default=None, help="stop after N processed frames")
@@ -49,18 +57,23 @@ def build(args: argparse.Namespace, profiler):
 
 def main(args: argparse.Namespace) -> int:
     from realtime.cli.display import Viewer, display_available
-    from realtime.pipeline import RunOptions, run
+    from realtime.draw import Painter
+    from realtime.pipeline import RunOptions, check_outputs, run
     from realtime.profile import Profiler
     from realtime.source import open_source
-    from realtime.video import check_writable
 
     cfg = config_from_args(args)
     if args.show_config:
         print(cfg.to_json())
         return 0
-    for path, what in ((args.output, "output video"), (args.events, "event log"), (args.snapshot, "snapshot")):
-        check_writable(path, what)  # before the model loads: fail in a second, not after
     source = open_source(args.source, stride=args.stride)
+    opts = RunOptions(output=args.output, events=args.events, snapshot=args.snapshot, summary=args.summary,
+                      tracks=args.tracks, max_frames=args.max_frames)
+    try:
+        check_outputs(source, opts)  # before the model loads: fail in a second, not after
+    except BaseException:
+        source.close()
+        raise
     if source.live and args.stride > 1:
         print("note: --stride is ignored for live sources (they skip stale frames by themselves)", file=sys.stderr)
     profiler = Profiler()
@@ -76,8 +89,7 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     viewer = Viewer(stop) if show else None
     bar = _progress(source, args)
-    opts = RunOptions(output=args.output, events=args.events, snapshot=args.snapshot, max_frames=args.max_frames,
-                      draw=True if show else None)
+    opts.draw = True if show else None
 
     def on_frame(result) -> bool:
         if bar is not None:
@@ -85,7 +97,8 @@ def main(args: argparse.Namespace) -> int:
         return viewer.show(result.image) if viewer is not None else True
 
     try:
-        summary = run(source, recognize, opts, profiler=profiler, stop=stop, on_frame=on_frame)
+        summary = run(source, recognize, opts, painter=Painter(hud=args.hud), profiler=profiler, stop=stop,
+                      on_frame=on_frame)
     finally:
         if bar is not None:
             bar.close()
@@ -117,6 +130,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"  skipped {s['skipped_files']} non-image files, {s['unreadable_files']} unreadable images")
     if s["dropped_frames"]:
         lines.append(f"  dropped {s['dropped_frames']} stale live frames (processing slower than the camera)")
+    if s.get("video_note"):
+        lines.append(f"note: {s['video_note']}")
     if s.get("snapshot") and not s.get("snapshot_written"):
         lines.append(f"warning: could not write the snapshot {s['snapshot']}")
     return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""The command line of the training side: help for every option, one flag name per concept."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    from training.__main__ import _parser
+
+    return dict(_parser()._subparsers._group_actions[0].choices)
+
+
+def _shown_options(parser: argparse.ArgumentParser):
+    return [a for a in parser._actions if a.help != argparse.SUPPRESS]
+
+
+def test_every_option_of_every_command_has_help_without_source_file_names() -> None:
+    from training.__main__ import _parser
+
+    top = _parser()
+    assert top.description and "`" not in top.description and ".py" not in top.description
+    commands = _commands()
+    assert {"train", "evaluate", "render-driveby", "eval-detection", "train-gate"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description, name
+        for action in _shown_options(parser):
+            label = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            assert isinstance(action.help, str) and action.help.strip(), f"{label}: no help"
+            assert ".py" not in action.help, f"{label}: source file named in its help"
+        assert ".py" not in parser.format_help(), name
+
+
+def test_the_documented_flag_names_are_the_runtimes() -> None:
+    """`--output` for what a command writes, `--gtsrb` for the GTSRB folder; `--out`/`--data` are hidden."""
+    for name, parser in _commands().items():
+        shown = {s for a in _shown_options(parser) for s in a.option_strings}
+        assert not shown & {"--out", "--data"}, name
+
+
+def test_render_driveby_needs_an_output_and_writes_nothing_without_one(tmp_path, monkeypatch) -> None:
+    """No default output: the bundled samples/ are only re-rendered when asked (`make sample`)."""
+    from training.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    for argv in (["render-driveby", "--gt", "g.jsonl", "--frames", "2"],
+                 ["render-driveby", "--output", "v.mp4", "--frames", "2"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_old_and_new_spellings_give_the_same_arguments(tmp_path) -> None:
+    from training.__main__ import _parser
+
+    det = ["eval-detection", "--scenes", "s", "--gt", "g.txt"]
+    assert _parser().parse_args([*det, "--out", "o"]) == _parser().parse_args([*det, "--output", "o"])
+    assert _parser().parse_args([*det, "--output", "o"]).out == "o"
+    gate = ["train-gate", "--scenes", "s", "--gt", "g.txt", "--output", "o"]
+    assert _parser().parse_args([*gate, "--data", "d"]) == _parser().parse_args([*gate, "--gtsrb", "d"])
+    assert _parser().parse_args([*gate, "--gtsrb", "d"]).gtsrb == "d"
+    train = ["train", "--output", "o"]
+    assert _parser().parse_args([*train, "--data", "d"]).data == _parser().parse_args([*train, "--gtsrb", "d"]).data
+    assert _parser().parse_args(["export", "m.json"]).data is None  # optional there, default kept
+
+
+@pytest.mark.parametrize("argv", [["eval-detection", "--scenes", "s", "--gt", "g.txt"],
+                                  ["train-gate", "--scenes", "s", "--gt", "g.txt", "--output", "o"],
+                                  ["eval-detection", "--scenes", "s", "--gt", "g.txt", "--out", "a", "--output", "b"]])
+def test_a_required_renamed_option_is_still_required_and_one_spelling_at_a_time(argv, capsys) -> None:
+    from training.__main__ import _parser
+
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--output" in err or "--gtsrb" in err
