@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from realtime.cli import bench, classify, detect_bench, run  # noqa: E402  (after the log settings)
+from realtime.cli import batch, bench, classify, detect_bench, run  # noqa: E402  (after the log settings)
 
 DESCRIPTION = """traffic sign detection and recognition, live or on files.
 
@@ -24,8 +24,9 @@ DESCRIPTION = """traffic sign detection and recognition, live or on files.
   bench SOURCE          frames per second end to end and milliseconds per stage
   classify PATH...      label sign crops (image files/folders) into a GTSRB-format CSV
   detect-bench FOLDER   the proposers' time per still on one core
+  batch SOURCES --output DIR  many video files on Ray (local cores or a cluster), resumable
 """
-COMMANDS = {"run": run, "bench": bench, "classify": classify, "detect-bench": detect_bench}
+COMMANDS = {"run": run, "bench": bench, "classify": classify, "detect-bench": detect_bench, "batch": batch}
 
 
 def parser() -> argparse.ArgumentParser:
