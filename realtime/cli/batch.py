@@ -41,6 +41,7 @@ def main(args: argparse.Namespace) -> int:
         print(NO_RAY, file=sys.stderr)
         return 2
     from realtime import batch as lib
+    from realtime import batch_task as tasks
 
     try:
         jobs = lib.assign_stems(lib.find_videos(args.sources))
@@ -64,9 +65,9 @@ def main(args: argparse.Namespace) -> int:
     failed = []
     todo = {j.path: j for j in plan.todo}
     bar = _progress(plan.todo, args)  # before Ray starts: it may wrap sys.stderr
-    started = lib.start_ray(args.workers, args.address) if todo else False
+    started = tasks.start_ray(args.workers, args.address) if todo else False
     try:
-        for r in lib.run_batch(plan.todo, settings, out, on_frames=bar.frames if bar else None):
+        for r in tasks.run_batch(plan.todo, settings, out, on_frames=bar.frames if bar else None):
             todo.pop(r.video, None)
             results.append(r)
             if r.status == "failed":
