@@ -51,8 +51,10 @@ class Cascade:
 
     def __init__(self, detector: ColourProposer, classify: Classify, reject: Reject, gate: GateScores | None = None,
                  closer_look: CloserLook | None = None, locator: Proposer | None = None,
-                 profiler: Profiler | None = None) -> None:
+                 profiler: Profiler | None = None, every: tuple[int, int] = (1, 1)) -> None:
         self.detector = detector
+        # (closer look, learned localizer): in video they run on every n-th frame, staggered
+        self.every = every
         self.gate = gate
         self.closer_look = closer_look
         self.locator = locator
@@ -95,7 +97,7 @@ class Cascade:
         design = DesignChecks(cfg.design, cfg.detect)
         return cls(Detector(cfg.detect), Classify(recognizer, cfg.classify, cfg.gate, design), Reject(cfg.reject),
                    gate=gate_stage, closer_look=CloserLook(cfg.detect, cfg.closer_look) if cfg.closer_look.enabled
-                   else None, locator=locator, profiler=profiler)
+                   else None, locator=locator, profiler=profiler, every=(cfg.closer_look.every, cfg.locate.every))
 
     @classmethod
     def shipped(cls, **kwargs) -> Cascade:
@@ -105,7 +107,7 @@ class Cascade:
     def with_models(self, gate=_KEEP, locator=_KEEP, verifier=_KEEP, profiler=_KEEP) -> Cascade:
         """A copy with other stage models (each fold's, in the evaluation); unnamed ones are kept."""
         new = Cascade(self.detector, self.classify, self.reject, self.gate, self.closer_look, self.locator,
-                      self.profiler)
+                      self.profiler, self.every)
         if gate is not _KEEP:
             new.gate = gate
         if locator is not _KEEP:
@@ -117,10 +119,11 @@ class Cascade:
         return new
 
     # -- the halves -------------------------------------------------------------------------------
-    def propose(self, img: np.ndarray) -> Proposal:
+    def propose(self, img: np.ndarray, index: int | None = None) -> Proposal:
         """The first half: the detector's candidates, the gate's P(sign) for each, and the closer
-        look's candidates around the best-gated ones (gated too)."""
-        return self._propose(img)[0]
+        look's candidates around the best-gated ones (gated too). ``index``, a video frame's number,
+        lets the scheduled stages skip frames (``every``); a still (None) gets every stage."""
+        return self._propose(img, index)[0]
 
     def finish(self, img: np.ndarray, proposal: Proposal) -> list[Detection]:
         """The second half: the learned localizer's candidates, then classify and reject."""
@@ -135,7 +138,7 @@ class Cascade:
         pixels from the colour routes' candidates, and cross-validated on GTSDB one small blue sign
         was lost. That also lets a video loop run the localizer on the core that classifies.
         """
-        if self.locator is None:
+        if self.locator is None or not _due(proposal.index, self.every[1], self.every[1] // 2):
             return proposal
         with self.profiler.stage("locate"):
             extra = self.locator(img, work=proposal.work)
@@ -156,13 +159,13 @@ class Cascade:
         return Trace(proposal, detector_count, classified, accepted)
 
     # -- steps --------------------------------------------------------------------------------------
-    def _propose(self, img: np.ndarray) -> tuple[Proposal, int]:
+    def _propose(self, img: np.ndarray, index: int | None = None) -> tuple[Proposal, int]:
         """The first half, and how many of its candidates are the detector's."""
         with self.profiler.stage("detect"):
             work = self.detector.work(img)
             cands = self.detector(img, work=work)
-        proposal = Proposal(cands, self._gate(img, cands), work)
-        if self.closer_look is None or self.gate is None or not cands:
+        proposal = Proposal(cands, self._gate(img, cands), work, index)
+        if self.closer_look is None or self.gate is None or not cands or not _due(index, self.every[0], 0):
             return proposal, len(cands)
         with self.profiler.stage("closer_look"):
             extra = self.closer_look(img, self.closer_look.seeds([d.box for d in cands], proposal.gate))
@@ -180,3 +183,8 @@ class Cascade:
             return proposal
         return proposal._replace(candidates=list(proposal.candidates) + extra,
                                  gate=np.concatenate([proposal.gate, self._gate(img, extra)]))
+
+
+def _due(index: int | None, every: int, phase: int) -> bool:
+    """Whether a scheduled stage runs on this frame: always for a still (no index)."""
+    return index is None or every <= 1 or index % every == phase

@@ -24,7 +24,7 @@ import numpy as np
 from realtime.boxes import greedy_keep, iou_matrix
 from realtime.config import CloserLookConfig, DetectorConfig
 from realtime.detect import Detector, white_gains
-from realtime.preprocess import as_bgr8
+from realtime.preprocess import as_bgr8, work_scale
 from realtime.types import Detection
 
 
@@ -49,7 +49,7 @@ class CloserLook:
         """The coarse settings on the finer grid: no reduction, sizes in patch px, the same
         achromatic window in frame px, and room for every patch's candidates."""
         c, k = self.coarse, self.config.scale  # the window and the size limits follow the full scale
-        coarse_cell = c.pool / min(1.0, c.work_width / max(frame_width, 1))  # frame px
+        coarse_cell = c.pool / work_scale(frame_width, c.work_width, c.whole_factor_min)  # frame px
         block = max(3, int(round(c.achromatic_block * coarse_cell * k / c.pool)) | 1)
         if block not in self._fine:
             self._fine[block] = Detector(replace(

@@ -35,6 +35,9 @@ class DetectorConfig:
     """The colour/shape detector (``realtime.detect``): how colour is judged and what a candidate is."""
 
     work_width: int = 680  # colour is judged at about this width; wider frames are reduced
+    # ... by a whole factor (1920 -> 640, 1280 -> 640) where that keeps at least this share of
+    # work_width: an exact average costs a tenth of a resampling (1 = always exactly work_width)
+    whole_factor_min: float = 1.0
     pool: int = 2  # blobs are found on score images pooled this much further
     min_size: int = 14  # longer side of a candidate box, frame pixels
     max_size: int = 250
@@ -101,11 +104,17 @@ class LocateConfig:
     limits are the detector's (``detect.min_size``, ``detect.max_size``)."""
 
     enabled: bool = True  # off: colour/shape candidates only (faster, fewer signs without a coloured rim)
+    # in video, run on every n-th frame only (staggered against the closer look); stills: always
+    every: int = 1
     min_heat: float = 0.1  # a peak's heat (sigmoid) must reach this ...
     max_candidates: int = 12  # ... and the best this many peaks a frame are kept
     # the detector's reduced frame is fed as it is when its scale is at least this share of the
     # letterbox's own: 680 px is 1.2% under the letterbox's 688 at 1280x720 and 1920x1080
     shared_min: float = 0.97
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"locate.every must be at least 1, got {self.every}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ class CloserLookConfig:
     """The closer look (``realtime.closer_look``): where it looks and how fine its grid is."""
 
     enabled: bool = True  # off: faster, fewer small signs found
+    every: int = 1  # in video, look closer on every n-th frame only; stills: always
     # patch pixels per frame pixel. With the detector's 2x2 pooling one cell is then 1 frame px
     # (4 on the coarse pass at 1360 wide). 1.5 finds 2-5 GTSDB signs fewer than 2
     scale: float = 2.0
@@ -139,9 +149,9 @@ class CloserLookConfig:
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.scale <= 8.0 or min(self.margin, self.wide_margin) < 0 or self.full_width <= 0 \
-                or self.max_seeds < 0 or self.pad < 0 or self.separator < 4 or self.max_area < 0:
+                or self.max_seeds < 0 or self.pad < 0 or self.separator < 4 or self.max_area < 0 or self.every < 1:
             raise ValueError("closer_look needs 1 <= scale <= 8, margins >= 0, full_width > 0, max_seeds >= 0, "
-                             "pad >= 0, separator >= 4 and max_area >= 0")
+                             "pad >= 0, separator >= 4, max_area >= 0 and every >= 1")
 
 
 @dataclass(frozen=True)

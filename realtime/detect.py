@@ -149,7 +149,7 @@ class Detector:
 
     def work(self, frame_bgr: np.ndarray) -> Work:
         """The frame at the size colour is judged at (``work_width``), for ``__call__``'s ``work``."""
-        return work_image(as_bgr8(frame_bgr), self.config.work_width)
+        return work_image(as_bgr8(frame_bgr), self.config.work_width, self.config.whole_factor_min)
 
     def __call__(self, frame_bgr: np.ndarray, work: Work | None = None) -> list[Detection]:
         """Candidates of a frame; ``work`` is ``self.work(frame_bgr)`` where the caller has it already

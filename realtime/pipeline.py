@@ -79,7 +79,7 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
                 dets = [dataclasses.replace(d, confirmed=True) for d in dets if d.class_id >= 0]
             else:
                 dets = tracker.update(dets, frame.index)
-        return FrameResult(frame.index, frame.t, frame.name, img, dets)
+        return FrameResult(frame.index, frame.t, frame.name, img, dets, captured=frame.captured)
 
     pending = None  # (frame, image, future proposal) of the frame proposed last
     taken = 0
@@ -95,15 +95,16 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
             # Gray, BGRA, 16-bit or float frames become 8-bit BGR once here, so the cascade, the
             # painter, the encoder and the snapshot all see the same image.
             img = np.ascontiguousarray(as_bgr8(frame.image))
+            index = None if tracker is None else frame.index  # video frames: the scheduled stages may skip
             if not split:
                 if staged:
-                    yield done(frame, img, recognize(img))
+                    yield done(frame, img, recognize.finish(img, recognize.propose(img, index)))
                 else:
                     with profiler.stage("classify"):  # a plugged-in recognizer: one opaque stage
                         dets = recognize(img)
                     yield done(frame, img, dets)
                 continue
-            future = pool.submit(recognize.propose, img)
+            future = pool.submit(recognize.propose, img, index)
             if pending is not None:
                 yield done(*pending)
             pending = (frame, img, future)
@@ -243,6 +244,8 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
                 if draw:
                     with profiler.stage("draw"):
                         painter(result.image, result.detections, fps=fps, stages_ms=profiler.smoothed(), alerts=alerts)
+                if result.captured > 0:  # capture to overlay (0.0: the stream did not pass the stamp on)
+                    profiler.add_latency((time.perf_counter() - result.captured) * 1000.0)
                 with profiler.stage("write"):
                     outs.add(result)
                 summary.add(result.index, result.t, result.detections)
@@ -259,6 +262,8 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
               else "max frames" if opts.max_frames is not None and summary.frames >= opts.max_frames
               else "end of source")
     result = summary.as_dict(_extra(source, outs, profiler, summary, reason))
+    result["latency_ms"] = (profiler.latency() if isinstance(profiler, Profiler)
+                            else {"p50": None, "p95": None, "frames": 0})
     result["tracks"] = summary.tracks()
     if outs.tracks_path is not None:
         summary.write_tracks(outs.tracks_path)

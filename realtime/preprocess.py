@@ -176,10 +176,22 @@ class Work(NamedTuple):
     scale: float  # work px per frame px (1.0: the frame itself)
 
 
-def work_image(frame: np.ndarray, width: int) -> Work:
-    """``frame`` reduced to ``width`` px wide, keeping its aspect; a narrower frame as it is."""
+def work_scale(frame_width: int, width: int, whole_min: float = 1.0) -> float:
+    """Work px per frame px for a frame ``frame_width`` wide: ``width`` px wide, or a whole factor of
+    the frame (1/2, 1/3, ...) where that keeps at least ``whole_min`` of ``width``. A whole factor is
+    an exact, cheap average (~0.5 against ~5 ms from 1920 to 680 px); 1 for narrower frames."""
+    if frame_width <= width or frame_width <= 0:
+        return 1.0
+    k = -(-frame_width // width)  # the smallest whole factor that fits ``width``
+    if frame_width / k >= whole_min * width:
+        return 1.0 / k
+    return width / frame_width
+
+
+def work_image(frame: np.ndarray, width: int, whole_min: float = 1.0) -> Work:
+    """``frame`` reduced to the width ``work_scale`` gives, keeping its aspect; a narrower frame as it is."""
     H, W = frame.shape[:2]
-    scale = min(1.0, width / W) if W else 1.0
+    scale = work_scale(W, width, whole_min)
     if scale >= 1.0:
         return Work(frame, 1.0)
     return Work(reduce(frame, (round(W * scale), round(H * scale))), scale)

@@ -3,17 +3,23 @@
 Stages book wall milliseconds under the names in ``STAGES``; the HUD shows a smoothed value, the
 summary and the bench the mean per frame. Stages on other threads (the proposing worker, the video
 encoder) book into the same profiler.
+
+Two more things it keeps for the bench: on how many frames each stage ran (``ran``; exact for the
+stages booked while a thread is ``mark``-ed with its frame, see ``realtime.bench``), and the
+capture-to-overlay latency of each frame (``add_latency``/``latency``: p50 and p95 of a reservoir).
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Iterator
 
 # the pipeline's stages in order: every timing in the HUD, the summary, the bench and the docs uses these
 STAGES = ("decode", "detect", "gate", "closer_look", "locate", "classify", "track", "draw", "write")
+LATENCY_SAMPLES = 4096  # the reservoir the latency percentiles are read from: a whole run, in bounded memory
 
 
 class Profiler:
@@ -22,6 +28,7 @@ class Profiler:
     def __init__(self, smoothing: float = 0.1) -> None:
         self.a = smoothing
         self._lock = threading.Lock()
+        self._local = threading.local()  # the frame a thread works on, where it was marked
         self.reset()
 
     def reset(self) -> None:
@@ -29,13 +36,54 @@ class Profiler:
             self.total: dict[str, float] = {}
             self.count: dict[str, int] = {}
             self.smooth: dict[str, float] = {}
+            self.marked: dict[str, set[int]] = {}  # per stage, the marked frames it booked under
+            self._latency: list[float] = []
+            self._latency_seen = 0
+            self._rng = random.Random(0)
 
     def add(self, stage: str, ms: float) -> None:
+        frame = getattr(self._local, "frame", None)
         with self._lock:
             self.total[stage] = self.total.get(stage, 0.0) + ms
             self.count[stage] = self.count.get(stage, 0) + 1
             prev = self.smooth.get(stage)
             self.smooth[stage] = ms if prev is None else prev + self.a * (ms - prev)
+            if frame is not None:
+                self.marked.setdefault(stage, set()).add(frame)
+
+    def mark(self, frame: int | None) -> None:
+        """Stages this thread books from now on belong to ``frame`` (None: unknown), for ``ran``."""
+        self._local.frame = frame
+
+    def ran(self, frames: int) -> dict[str, float]:
+        """Per stage, the share of ``frames`` on which it ran, in pipeline order. Exact for stages
+        booked under ``mark``; for the others (booked with no frame known) min(1, bookings / frames),
+        which is exact for a stage that books at most once a frame."""
+        with self._lock:
+            keys = [k for k in STAGES if k in self.count] + [k for k in self.count if k not in STAGES]
+            n = max(frames, 1)
+            return {k: round(min(1.0, (len(self.marked[k]) if k in self.marked else self.count[k]) / n), 3)
+                    for k in keys}
+
+    def add_latency(self, ms: float) -> None:
+        """One frame's capture-to-overlay time; a reservoir keeps ``LATENCY_SAMPLES`` of them."""
+        with self._lock:
+            self._latency_seen += 1
+            if len(self._latency) < LATENCY_SAMPLES:
+                self._latency.append(ms)
+            else:
+                j = self._rng.randrange(self._latency_seen)
+                if j < LATENCY_SAMPLES:
+                    self._latency[j] = ms
+
+    def latency(self) -> dict[str, float | int | None]:
+        """Capture-to-overlay ms: ``p50``, ``p95`` (None without samples) and ``frames`` booked."""
+        with self._lock:
+            xs = sorted(self._latency)
+            seen = self._latency_seen
+        if not xs:
+            return {"p50": None, "p95": None, "frames": 0}
+        return {"p50": round(_percentile(xs, 50), 2), "p95": round(_percentile(xs, 95), 2), "frames": seen}
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -58,10 +106,24 @@ class Profiler:
             return {k: self.smooth[k] for k in STAGES if k in self.smooth}
 
 
+def _percentile(xs: list[float], q: float) -> float:
+    """The ``q``-th percentile of sorted ``xs``, linearly interpolated (numpy's default)."""
+    pos = (len(xs) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
 class _Off:
     """A profiler that books nothing: stages run unprofiled when none is given."""
 
     def add(self, stage: str, ms: float) -> None:
+        pass
+
+    def mark(self, frame: int | None) -> None:
+        pass
+
+    def add_latency(self, ms: float) -> None:
         pass
 
     @contextlib.contextmanager

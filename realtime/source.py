@@ -39,6 +39,7 @@ class Frame:
     name: str  # source name; the image file name for folders
     image: np.ndarray
     decode_ms: float = 0.0  # time the capture thread spent producing this frame
+    captured: float = 0.0  # time.perf_counter() when the reader handed the frame over (0.0: unknown)
 
 
 # A reader returns the next (image, name) or None at the end; the capture thread calls it.
@@ -52,6 +53,10 @@ class Source:
     oldest frames are dropped and counted in ``dropped``. Other sources block the capture thread
     when the queue is full, so no frame is lost.
     """
+
+    # Applied to every image in the capture thread, inside ``decode_ms`` (the bench's resolution
+    # sweep resizes here); set it, and ``size`` to match, before the first read.
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __init__(self, reader: Reader, *, kind: str, name: str, live: bool, queue_size: int | None = None,
                  fps: float | None = None, size: tuple[int, int] | None = None,
@@ -114,11 +119,14 @@ class Source:
                 item = self._reader()
                 if item is None:
                     break
+                captured = time.perf_counter()  # the start of the capture-to-overlay latency
                 image, name = item
+                if self.transform is not None:
+                    image = self.transform(image)
                 ms = (time.perf_counter() - t_start) * 1000.0
                 live_clock = self.live or not self.fps
                 t = time.monotonic() - self._t0 if live_clock else index * self.stride / self.fps
-                self._put(Frame(index * self.stride, t, name, image, ms))
+                self._put(Frame(index * self.stride, t, name, image, ms, captured))
                 index += 1
         except BaseException as exc:  # surfaced to the consumer, never lost in a thread
             self.error = exc

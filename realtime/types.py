@@ -44,11 +44,13 @@ class Detection:
 
 class Proposal(NamedTuple):
     """A frame's candidates so far and the gate's P(sign) for each, plus the detector's reduced frame
-    (``work``), which the learned localizer takes instead of reducing the frame again."""
+    (``work``), which the learned localizer takes instead of reducing the frame again, and the frame's
+    index in a video (None for a still), which the scheduled stages go by."""
 
     candidates: list[Detection]
     gate: np.ndarray
     work: Work | None = None
+    index: int | None = None
 
 
 @dataclass
@@ -60,6 +62,7 @@ class FrameResult:
     name: str  # the source's name for the frame (file name for folders)
     image: np.ndarray  # the BGR frame, annotated when the pipeline draws
     detections: list[Detection] = field(default_factory=list)  # tracked (or, for stills, accepted) signs
+    captured: float = 0.0  # time.perf_counter() when the source read the frame (``Frame.captured``); 0.0: unknown
 
     @property
     def signs(self) -> list[Detection]:

@@ -75,14 +75,14 @@ def test_the_cascade_gates_the_closer_looks_candidates_after_the_coarse_ones():
     gate = FakeGate()
     look = Cascade(det, classify=None, reject=None, gate=Gate(gate),
                    closer_look=CloserLook(config=CloserLookConfig(min_gate=0.0)))
-    cands, g, _ = look.propose(img)
+    cands, g, *_ = look.propose(img)
     assert len(cands) > len(coarse) and len(g) == len(cands)
     assert [d.box for d in cands[:len(coarse)]] == [d.box for d in coarse]
     assert gate.seen == len(cands)  # coarse and fine candidates gated, each once
-    plain, _, _ = Cascade(det, classify=None, reject=None, gate=Gate(FakeGate())).propose(img)
+    plain, *_ = Cascade(det, classify=None, reject=None, gate=Gate(FakeGate())).propose(img)
     assert len(plain) == len(coarse)
     # no gate: no seeds to trust
-    ungated, _, _ = Cascade(det, classify=None, reject=None, closer_look=CloserLook()).propose(img)
+    ungated, *_ = Cascade(det, classify=None, reject=None, closer_look=CloserLook()).propose(img)
     assert len(ungated) == len(coarse)
 
 
@@ -144,3 +144,28 @@ def test_shipped_system_on_first_60_gtsdb_scenes(gtsdb_dir: Path):
     cascade = Cascade.build()
     r = evaluate({p.name: to_boxes(cascade(cv2.imread(str(p)))) for p in scenes}, gts)["end_to_end"]
     assert r["precision"] >= SYSTEM_PRECISION_FLOOR_60 and r["recall"] >= SYSTEM_RECALL_FLOOR_60, r
+
+
+def test_scheduled_stages_skip_video_frames_and_never_stills(scene):
+    """``closer_look.every`` and ``locate.every``: in video the closer look runs on every n-th frame
+    and the localizer on others (staggered); a still (no index) always gets both."""
+    img, _ = scene
+    ran = {"look": [], "locate": []}
+
+    class Look(CloserLook):
+        def __call__(self, frame, seeds):
+            ran["look"].append(True)
+            return super().__call__(frame, seeds)
+
+    def locator(frame, work=None):
+        ran["locate"].append(True)
+        return []
+
+    cascade = Cascade(Detector(), classify=None, reject=None, gate=Gate(FakeGate()),
+                      closer_look=Look(config=CloserLookConfig(min_gate=0.0)), locator=locator, every=(2, 2))
+    for index in range(6):
+        cascade.locate(img, cascade.propose(img, index))
+    assert len(ran["look"]) == 3 and len(ran["locate"]) == 3  # frames 0, 2, 4 and 1, 3, 5
+    ran["look"].clear(), ran["locate"].clear()
+    cascade.locate(img, cascade.propose(img))  # a still
+    assert len(ran["look"]) == 1 and len(ran["locate"]) == 1

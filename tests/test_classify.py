@@ -32,7 +32,7 @@ def test_gate_decides_what_is_classified_and_scores_without_a_verifier(scene):
     classify = Classify(fake, ClassifyConfig(second_look=None), GateConfig(threshold=0.6))
     assert classify.verifier is None  # the stand-in has no verifier of its own
     cascade = Cascade(Detector(), classify, Reject(RejectConfig(min_score=0.0, route_min_score={})), gate=Gate(gate))
-    cands, g, _ = cascade.propose(img)
+    cands, g, *_ = cascade.propose(img)
     assert np.array_equal(g, Gate(gate)(img, cands))
     assert np.array_equal(g, Gate(gate).scores(img, [d.box for d in cands]))
     out = classify(img, cands, g)

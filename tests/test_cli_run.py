@@ -144,9 +144,10 @@ def test_bench_reports_the_figures(tmp_path: Path) -> None:
     r = cli("bench", str(video), "--frames", "15", "--compare-backends", "", "--json", out, *FAKE)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "b.json").read_text())
-    assert {"fps", "fps_encoding", "decode_fps", "stages_ms", "cpu_ms_per_frame"} <= set(report)
-    assert report["frames"] == 15 and report["fps"] > 0 and report["fps_encoding"] > 0
-    assert {"decode", "classify", "track", "draw", "write"} <= set(report["stages_ms"])
+    (row,) = report["rows"]  # one source, as decoded: one row (tests/test_bench.py has the sweep)
+    assert {"fps", "fps_encoding", "decode_fps", "stages_ms", "cpu_ms_per_frame"} <= set(row)
+    assert row["frames"] == 15 and row["fps"] > 0 and row["fps_encoding"] > 0
+    assert {"decode", "classify", "track", "draw", "write"} <= set(row["stages_ms"])
     assert "decode only" in r.stdout
     # the figures say what they were measured with: the OpenCV this process imported, among others
     assert report["versions"]["opencv"] == cv2.__version__ and f"opencv {cv2.__version__}" in r.stdout

@@ -311,7 +311,7 @@ class SplitRedBoxes(RedBoxes):
         super().__init__()
         self.threads: set[str] = set()
 
-    def propose(self, frame: np.ndarray):
+    def propose(self, frame: np.ndarray, index: int | None = None):
         self.threads.add(threading.current_thread().name)
         time.sleep(0.002)  # long enough for the main thread to get ahead if frames were mixed up
         return RedBoxes.__call__(self, frame), frame[0, 0].copy()

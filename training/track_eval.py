@@ -35,10 +35,13 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
     """
     gt_boxes: dict[int, list[tuple[int, tuple, int]]] = defaultdict(list)  # frame -> (sign, box, class)
     gt_class: dict[int, int] = {}
+    first_seen: dict[int, int] = {}  # sign -> the first frame it is in the ground truth
     for line in truth:
         for s in line["signs"]:
             gt_boxes[int(line["frame"])].append((int(s["sign_id"]), tuple(s["box"]), int(s["class_id"])))
             gt_class[int(s["sign_id"])] = int(s["class_id"])
+            first_seen.setdefault(int(s["sign_id"]), int(line["frame"]))
+    first_right: dict[int, int] = {}  # sign -> the first frame a confirmed track shows it with its class
     shown: dict[int, Counter] = defaultdict(Counter)  # track -> classes shown while confirmed
     hits: dict[int, set[int]] = defaultdict(set)  # track -> signs it overlapped while confirmed
     for e in events:
@@ -46,9 +49,11 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
             continue
         t = int(e["track_id"])
         shown[t][int(e["class_id"])] += 1
-        for sign, box, _ in gt_boxes.get(int(e["frame"]), []):
+        for sign, box, cls in gt_boxes.get(int(e["frame"]), []):
             if iou(tuple(e["box"]), box) >= match_iou:
                 hits[t].add(sign)
+                if int(e["class_id"]) == cls and sign not in first_right:
+                    first_right[sign] = int(e["frame"])
     found: dict[int, bool] = {s: False for s in gt_class}
     for t, signs in hits.items():
         label = shown[t].most_common(1)[0][0]
@@ -56,7 +61,10 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
             found[s] |= label == gt_class[s]
     false_tracks = sorted(t for t in shown if not hits[t])
     n = len(gt_class)
+    # frames from a sign's first appearance to its first confirmed, right-class box (found signs only)
+    delays = [first_right[s] - first_seen[s] for s, ok in found.items() if ok and s in first_right]
     return {"signs": n, "found_right_class": int(sum(found.values())),
+            "confirm_frames_mean": round(sum(delays) / len(delays), 2) if delays else None,
             "recall": (sum(found.values()) / n) if n else None,
             "missed": sorted(s for s, ok in found.items() if not ok),
             "confirmed_tracks": len(shown), "false_tracks": len(false_tracks),
@@ -88,7 +96,8 @@ def main(args) -> int:
 
     r = run_and_score(args.video, args.gt, args.model, config_from_args(args), args.events)
     print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
-          f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}")
+          f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}; first "
+          f"confirmed {r['confirm_frames_mean']} frames after a sign appears, on average")
     if r["missed"]:
         print(f"  missed sign ids: {r['missed']}")
     if args.json:
