@@ -117,3 +117,14 @@ def test_candidate_recall_needs_no_classes():
     assert r["all"]["recall"] == 0.5
     assert r["prohibitory"]["recall"] == 1.0 and r["danger"]["recall"] == 0.0
     assert r["candidates_per_image"] == 2.0
+
+
+def test_limit_report_separates_a_wrong_limit_from_other_errors() -> None:
+    from training.metrics import limit_report
+
+    true = np.array([3, 3, 3, 5, 32, 14, 14])
+    pred = np.array([3, 5, 5, 5, 14, 3, 14])  # 60 read as 80 twice, end-of read as stop; a stop read as 60
+    r = limit_report(true, pred, [*range(9), 32, 41, 42])
+    assert r["images"] == 5 and r["accuracy"] == 2 / 5
+    assert r["errors_within_group"] == 2 and r["errors_out_of_group"] == 1
+    assert r["confusions"][0] == {"true": 3, "pred": 5, "count": 2, "within_group": True}

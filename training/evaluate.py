@@ -64,7 +64,9 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     summ.update({"model": str(clf.path), "data": str(data), "split": split, "backend": clf.backend,
                  "seconds": round(secs, 2), "ms_per_image": 1000 * secs / max(len(y), 1),
                  "skipped_unreadable": ds.skipped,
-                 "tracks_with_errors": track_errors(ds.labels, ds.tracks, probs.argmax(1) != y)})
+                 "tracks_with_errors": track_errors(ds.labels, ds.tracks, probs.argmax(1) != y),
+                 # speed limits and end-of-limit signs: a wrong limit on the panel is the worst error
+                 "speed_limits": metrics.limit_report(ds.labels, ids[probs.argmax(1)], LIMIT_CLASSES)})
     (out_dir / "metrics.json").write_text(json.dumps(summ, indent=1) + "\n")
 
     cm = np.asarray(summ["confusion_matrix"])
@@ -84,6 +86,10 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     _print_summary(summ, n_out)
     print(f"wrote metrics.json, confusion_matrix.png, training_curves.png, worst_mistakes.png to {out_dir}")
     return summ
+
+
+# the speed limits (0-5, 7, 8) and the end-of signs a driver reads beside them (6, 32, 41, 42)
+LIMIT_CLASSES = [*range(9), 32, 41, 42]
 
 
 def track_errors(labels: np.ndarray, tracks: np.ndarray, wrong: np.ndarray) -> list[dict]:
@@ -108,6 +114,11 @@ def _print_summary(summ: dict, n_out: int) -> None:
         print(f"{r['id']:>3} {r['name'][:41]:<42}{r['precision']:>8.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
               f"{r['support']:>9}")
     print("rarest classes, recall: " + ", ".join(f"{k}: {v:.4f}" for k, v in summ["rarest_classes_recall"].items()))
+    lim = summ.get("speed_limits")
+    if lim and lim["images"]:
+        print(f"speed limits and end-of-limit ({lim['images']} images): accuracy {lim['accuracy']:.4%}, "
+              f"{lim['errors_within_group']} read as another limit, {lim['errors_out_of_group']} as something else; "
+              "most: " + (", ".join(f"{r['true']}->{r['pred']} {r['count']}" for r in lim["confusions"][:6]) or "none"))
     bad = summ.get("tracks_with_errors", [])
     if bad:
         errors = sum(r["errors"] for r in bad)

@@ -58,3 +58,23 @@ def summary(y_true: np.ndarray, scores: np.ndarray, names: list[str], rare: int 
         "rarest_classes_recall": {names[i]: float(pc["recall"][i]) for i in rarest},
         "confusion_matrix": cm.tolist(),
     }
+
+
+def limit_report(y_true_ids: np.ndarray, y_pred_ids: np.ndarray, limits: list[int]) -> dict:
+    """The errors a driver-alert tool minds most: on images of the speed-limit and end-of-limit classes
+    (``limits``), accuracy, and every confusion (true id -> predicted id, count), within the group
+    (a wrong limit on the panel) and out of it."""
+    t, p = np.asarray(y_true_ids), np.asarray(y_pred_ids)
+    on = np.isin(t, limits)
+    pairs: dict[tuple[int, int], int] = {}
+    for a, b in zip(t[on].tolist(), p[on].tolist()):
+        if a != b:
+            pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    rows = [{"true": a, "pred": b, "count": n, "within_group": b in limits}
+            for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+    n = int(on.sum())
+    return {"classes": sorted(limits), "images": n,
+            "accuracy": float((t[on] == p[on]).mean()) if n else None,
+            "errors_within_group": sum(r["count"] for r in rows if r["within_group"]),
+            "errors_out_of_group": sum(r["count"] for r in rows if not r["within_group"]),
+            "confusions": rows}

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.annotations import DatasetError, Sample, find_samples, scale_roi
+from realtime.annotations import Sample, find_annotations, scale_roi
 from realtime.cli.args import positive_int
 
 IMAGE_EXTS = {".ppm", ".pgm", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -54,18 +54,17 @@ def iter_images(paths: list[str]) -> tuple[list[Path], int, list[str]]:
 
 
 def roi_table(paths: list[str]) -> dict[Path, Sample]:
-    """ROIs from any GTSRB annotation CSV under the folders given (official or Kaggle layout)."""
-
+    """ROIs from every GTSRB annotation CSV under the folders given (official or Kaggle layout,
+    labelled or not: the official test folder's ``GT-final_test.test.csv`` has ROIs and no classes)."""
     table = {}
     for raw in paths:
         if not Path(raw).is_dir():
             continue
-        for split in ("train", "test"):
-            try:
-                samples = find_samples(raw, split)
-            except (DatasetError, KeyError, ValueError):
-                continue
-            table.update({s.path.resolve(): s for s in samples})
+        try:
+            samples = find_annotations(raw)
+        except (KeyError, ValueError, OSError):
+            continue
+        table.update({s.path.resolve(): s for s in samples})
     return table
 
 
