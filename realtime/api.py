@@ -28,6 +28,7 @@ from realtime.config import Config
 from realtime.pipeline import stream
 from realtime.profile import Profiler
 from realtime.source import SourceError, open_source
+from realtime.track import Tracker
 from realtime.types import Detection, FrameResult
 
 
@@ -61,7 +62,8 @@ class Reader:
         in order: ``index``, ``t`` (seconds), ``name``, ``image`` and ``signs`` (tracked for video)."""
         src = open_source(source, stride=stride)
         try:
-            yield from stream(src, self.cascade, profiler=self.profiler, max_frames=max_frames)
+            yield from stream(src, self.cascade, tracker=Tracker(self.config.track), profiler=self.profiler,
+                              max_frames=max_frames, track_search=self.config.track.search)
         finally:
             src.close()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.config import TrackConfig
 from realtime.pipeline import RunOptions, run
 from realtime.profile import STAGES, Profiler
 from realtime.source import Source, open_source
@@ -158,11 +159,11 @@ def decode_pass(spec: str, frames: int, size: Size | None = None) -> tuple[float
 
 
 def pipeline_pass(spec: str, frames: int, recognize, profiler: Profiler, output: str | None,
-                  size: Size | None = None, cores: int | None = None) -> dict:
+                  size: Size | None = None, cores: int | None = None, track: TrackConfig | None = None) -> dict:
     """The product loop on the first ``frames`` frames (at ``size``, on ``cores`` CPUs); the summary
     plus ``cpu_ms`` (all threads) per frame, ``cores_busy`` (CPU seconds per wall second: at most the
     cores pinned) and ``ran`` (share of frames each stage ran on)."""
-    opts = RunOptions(output=output, draw=True, max_frames=frames)
+    opts = RunOptions(output=output, draw=True, max_frames=frames, track=track)
     profiler.reset()
     with pinned(cores) as mask:
         source = open_sized(spec, size)
@@ -200,7 +201,7 @@ def core_counts(requested: Sequence[int] | None) -> list[int]:
 
 
 def bench_one(spec: str, recognize: Recognize, profiler: Profiler, frames: int, size: Size | None,
-              cores: Sequence[int], encode: bool = True) -> dict:
+              cores: Sequence[int], encode: bool = True, track: TrackConfig | None = None) -> dict:
     """One row: ``spec`` at ``size`` (None: as decoded), the pipeline pinned to each of ``cores``;
     the row's FPS, stages, latency and encoding pass are those on the most cores."""
     src = open_source(spec)
@@ -210,13 +211,14 @@ def bench_one(spec: str, recognize: Recognize, profiler: Profiler, frames: int, 
     most = max(cores)
     with pinned(most):
         decode_fps, decode_ms, n, decode_cpu = decode_pass(spec, frames, size)
-    passes = {c: pipeline_pass(spec, frames, recognize, profiler, None, size, c) for c in cores}
+    passes = {c: pipeline_pass(spec, frames, recognize, profiler, None, size, c, track=track) for c in cores}
     plain = passes[most]
     stages = dict(plain["stages_ms"], decode=round(decode_ms, 3))
     encoded = None
     if encode:
         with tempfile.TemporaryDirectory() as tmp:
-            encoded = pipeline_pass(spec, frames, recognize, profiler, str(Path(tmp) / "bench.mp4"), size, most)
+            encoded = pipeline_pass(spec, frames, recognize, profiler, str(Path(tmp) / "bench.mp4"), size, most,
+                                    track=track)
         stages["write"] = encoded["stages_ms"].get("write", 0.0)
     base = passes[min(cores)]["fps"]
     shown = tuple(size) if size is not None else native
@@ -279,7 +281,7 @@ def backend_table(model: str | None, backends: list[str], seed: int = 0, gate: s
 def bench(specs: str | Sequence[str], recognize: Recognize, profiler: Profiler, frames: int = 300,
           model: str | None = None, backends: list[str] | None = None, sizes: Sequence[Size] | None = None,
           cores: Sequence[int] | None = None, encode: bool = True,
-          on_row: Callable[[dict], None] | None = None) -> dict:
+          on_row: Callable[[dict], None] | None = None, track: TrackConfig | None = None) -> dict:
     """Every (source, size) row, then the classifier table; ``recognize`` (the cascade) books its
     stages into ``profiler``. ``sizes`` None: each source as decoded. ``cores`` None: 1 and all.
     ``on_row`` sees each row as it is measured."""
@@ -289,7 +291,7 @@ def bench(specs: str | Sequence[str], recognize: Recognize, profiler: Profiler, 
     rows = []
     for spec in specs:
         for size in (sizes or [None]):
-            row = bench_one(str(spec), recognize, profiler, frames, size, counts, encode)
+            row = bench_one(str(spec), recognize, profiler, frames, size, counts, encode, track=track)
             rows.append(row)
             if on_row is not None:
                 on_row(row)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from realtime.boxes import clip_box
 from realtime.config import Config
 from realtime.preprocess import as_bgr8
 from realtime.profile import OFF, Profiler
@@ -125,9 +126,15 @@ class Cascade:
         lets the scheduled stages skip frames (``every``); a still (None) gets every stage."""
         return self._propose(img, index)[0]
 
-    def finish(self, img: np.ndarray, proposal: Proposal) -> list[Detection]:
-        """The second half: the learned localizer's candidates, then classify and reject."""
+    def finish(self, img: np.ndarray, proposal: Proposal, hints: list | None = None) -> list[Detection]:
+        """The second half: the learned localizer's candidates, the ``hints`` (boxes where tracked
+        signs should be; candidates of route "track"), then classify and reject."""
         proposal = self.locate(img, proposal)
+        if hints:
+            H, W = img.shape[:2]
+            boxes = [clip_box(b, W, H) for b in hints]
+            proposal = self._joined(img, proposal, [Detection(box=b, colour="track") for b in boxes
+                                                    if b[2] - b[0] >= 4 and b[3] - b[1] >= 4])
         with self.profiler.stage("classify"):
             return self.reject(self.classify(img, proposal.candidates, proposal.gate))
 

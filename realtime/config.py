@@ -104,8 +104,10 @@ class LocateConfig:
     limits are the detector's (``detect.min_size``, ``detect.max_size``)."""
 
     enabled: bool = True  # off: colour/shape candidates only (faster, fewer signs without a coloured rim)
-    # in video, run on every n-th frame only (staggered against the closer look); stills: always
-    every: int = 1
+    # in video, run on every n-th frame only, staggered against the closer look (stills: always).
+    # With track.search, 2 finds as many signs on fresh drive-bys at ~0.77 of the CPU a frame
+    # (docs/BENCHMARKS.md, "Video: work per sign")
+    every: int = 2
     min_heat: float = 0.1  # a peak's heat (sigmoid) must reach this ...
     max_candidates: int = 12  # ... and the best this many peaks a frame are kept
     # the detector's reduced frame is fed as it is when its scale is at least this share of the
@@ -122,7 +124,7 @@ class CloserLookConfig:
     """The closer look (``realtime.closer_look``): where it looks and how fine its grid is."""
 
     enabled: bool = True  # off: faster, fewer small signs found
-    every: int = 1  # in video, look closer on every n-th frame only; stills: always
+    every: int = 2  # in video, look closer on every n-th frame only (stills: always); see locate.every
     # patch pixels per frame pixel. With the detector's 2x2 pooling one cell is then 1 frame px
     # (4 on the coarse pass at 1360 wide). 1.5 finds 2-5 GTSDB signs fewer than 2
     scale: float = 2.0
@@ -267,6 +269,9 @@ class TrackConfig:
     iou_threshold: float = 0.2  # least IoU with a track's predicted box to match it ...
     max_distance: float = 1.0  # ... else a centre within this many mean box sides
     vote_window: int = 15  # classifications a track's label is voted over
+    # video: every live track's predicted box is also classified on each frame, so a sign keeps its
+    # detections on the frames the scheduled stages (closer_look.every, locate.every) skip
+    search: bool = True
     # a confirmed track's label changes only when another class outweighs it this many times over
     # in the vote (1: the plain vote)
     switch_margin: float = 2.0

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.config import TrackConfig
 from realtime.draw import DriverAlerts, Painter
 from realtime.events import EventWriter, Summary
 from realtime.preprocess import as_bgr8
@@ -47,17 +48,19 @@ class RunOptions:
     max_frames: int | None = None
     draw: bool | None = None  # None: draw only when a video or snapshot stores the frames
     overlap: bool = True  # propose for the next frame while this one is classified (staged recognizers)
+    track: TrackConfig | None = None  # the tracker's settings for video (None: the defaults)
 
 
 def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = None,
            profiler: Profiler | None = None, stop: threading.Event | None = None,
-           max_frames: int | None = None, overlap: bool = True) -> Iterator[FrameResult]:
+           max_frames: int | None = None, overlap: bool = True, track_search: bool = False) -> Iterator[FrameResult]:
     """One ``FrameResult`` per frame of ``source``, in order, until it ends, ``max_frames``, or
     ``stop`` is set (the frame in flight is finished first).
 
     Video is tracked (``tracker``, default a new ``Tracker``); unrelated stills are not, and every
     accepted detection of a still is confirmed. A staged recognizer (the cascade) proposes for the
-    next frame on a worker thread while this one is classified and tracked.
+    next frame on a worker thread while this one is classified and tracked. With ``track_search``
+    it is also handed where each live track should be (``Tracker.predictions``).
     """
     profiler = profiler or OFF
     stop = stop or threading.Event()
@@ -72,8 +75,14 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
     if split:
         cv2.setNumThreads(1)
 
+    def finish(img: np.ndarray, proposal):
+        """The second half, handed where the live tracks should be when ``track_search`` is on."""
+        if track_search and tracker is not None:
+            return recognize.finish(img, proposal, hints=tracker.predictions())
+        return recognize.finish(img, proposal)
+
     def done(frame, img: np.ndarray, dets_or_future) -> FrameResult:
-        dets = recognize.finish(img, dets_or_future.result()) if split else dets_or_future
+        dets = finish(img, dets_or_future.result()) if split else dets_or_future
         with profiler.stage("track"):
             if tracker is None:
                 dets = [dataclasses.replace(d, confirmed=True) for d in dets if d.class_id >= 0]
@@ -98,7 +107,7 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
             index = None if tracker is None else frame.index  # video frames: the scheduled stages may skip
             if not split:
                 if staged:
-                    yield done(frame, img, recognize.finish(img, recognize.propose(img, index)))
+                    yield done(frame, img, finish(img, recognize.propose(img, index)))
                 else:
                     with profiler.stage("classify"):  # a plugged-in recognizer: one opaque stage
                         dets = recognize(img)
@@ -238,8 +247,9 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     t_start = t_last = time.perf_counter()
     try:
         with stop_on_signals(stop):
-            for result in stream(source, recognize, tracker=tracker, profiler=profiler, stop=stop,
-                                 max_frames=opts.max_frames, overlap=opts.overlap):
+            for result in stream(source, recognize, tracker=tracker or Tracker(opts.track), profiler=profiler,
+                                 stop=stop, max_frames=opts.max_frames, overlap=opts.overlap,
+                                 track_search=(opts.track or TrackConfig()).search):
                 alerts.update(result.detections, result.t)
                 if draw:
                     with profiler.stage("draw"):

@@ -105,6 +105,13 @@ class Tracker:
         self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_age]
         return [d for d in out if d is not None]
 
+    def predictions(self, max_gap: int = 2) -> list[np.ndarray]:
+        """Where the tracks seen in the last ``max_gap`` updates should be at the next one: boxes the
+        cascade can look at (``track.search``) so a sign it has seen keeps being classified on the
+        frames a scheduled stage skips."""
+        step = self._step + 1
+        return [t.predicted(step) for t in self.tracks if step - t.last_step <= max_gap]
+
     # -- internals ------------------------------------------------------------------------------
     def _associate(self, boxes: np.ndarray, step: int) -> list[tuple[int, int]]:
         if not self.tracks or not len(boxes):

@@ -316,7 +316,7 @@ class SplitRedBoxes(RedBoxes):
         time.sleep(0.002)  # long enough for the main thread to get ahead if frames were mixed up
         return RedBoxes.__call__(self, frame), frame[0, 0].copy()
 
-    def finish(self, frame: np.ndarray, proposal) -> list[Detection]:
+    def finish(self, frame: np.ndarray, proposal, hints=None) -> list[Detection]:
         dets, corner = proposal
         assert np.array_equal(frame[0, 0], corner)  # the proposal belongs to this frame
         return dets
@@ -346,7 +346,7 @@ def test_overlapped_run_uses_one_opencv_thread_and_restores_the_setting(tmp_path
     seen: list[int] = []
 
     class Probe(SplitRedBoxes):
-        def finish(self, frame, proposal):
+        def finish(self, frame, proposal, hints=None):
             seen.append(cv2.getNumThreads())
             return super().finish(frame, proposal)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.classes import NUM_CLASSES
+from realtime.config import Config
 from realtime.pipeline import RunOptions, run
 from realtime.profile import Profiler
 from realtime.source import Source
@@ -137,7 +138,8 @@ def soak(recognize: Recognize, profiler: Profiler, frames: int = 20000, width: i
     with tempfile.TemporaryDirectory() as tmp:
         log = events or str(Path(tmp) / "events.jsonl")  # the log is written as in a real run
         summary = run(rendered_source(frames, width, height, seed), recognize_and_mark,
-                      RunOptions(events=log, draw=True), profiler=profiler, stop=stop)
+                      RunOptions(events=log, draw=True, track=Config.shipped().track), profiler=profiler,
+                      stop=stop)
     rss_after = rss_mb()
     rss_end = probe.last_rss or rss_after
     done = summary["frames"]

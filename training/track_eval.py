@@ -65,6 +65,7 @@ def score_tracks(events: Iterable[dict], truth: Sequence[dict], match_iou: float
     delays = [first_right[s] - first_seen[s] for s, ok in found.items() if ok and s in first_right]
     return {"signs": n, "found_right_class": int(sum(found.values())),
             "confirm_frames_mean": round(sum(delays) / len(delays), 2) if delays else None,
+            "confirm_frames": {s: first_right[s] - first_seen[s] for s, ok in found.items() if ok and s in first_right},
             "recall": (sum(found.values()) / n) if n else None,
             "missed": sorted(s for s, ok in found.items() if not ok),
             "confirmed_tracks": len(shown), "false_tracks": len(false_tracks),
@@ -78,6 +79,7 @@ def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, c
     default the shipped settings) over ``video`` headless, then score its events against the
     renderer's ground truth ``gt`` (``score_tracks``); ``events`` keeps the run's log."""
     from realtime.cascade import Cascade
+    from realtime.config import Config
     from realtime.pipeline import RunOptions, run
     from realtime.profile import Profiler
     from realtime.source import open_source
@@ -85,7 +87,8 @@ def run_and_score(video: str | Path, gt: str | Path, model: str | None = None, c
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(events) if events else Path(tmp) / "events.jsonl"
         profiler = Profiler()
-        run(open_source(video), Cascade.build(config, model=model, profiler=profiler), RunOptions(events=log),
+        run(open_source(video), Cascade.build(config, model=model, profiler=profiler),
+            RunOptions(events=log, track=(config or Config.shipped()).track),
             profiler=profiler)
         return score_tracks(read_jsonl(log), read_jsonl(gt))
 

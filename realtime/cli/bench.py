@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
     recognize = build(args, profiler)
     backends = [b for b in args.backends.split(",") if b.strip()]
     result = bench(args.source, recognize, profiler, frames=args.frames, model=args.model, backends=backends,
-                   sizes=args.sizes, cores=args.cores, encode=args.encode,
+                   sizes=args.sizes, cores=args.cores, encode=args.encode, track=config_from_args(args).track,
                    on_row=lambda r: print(f"bench: {_size(r)} {Path(r['source']).name}: {r['fps']:.1f} FPS",
                                           file=sys.stderr, flush=True))
     print(format_table(result))

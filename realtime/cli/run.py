@@ -29,7 +29,8 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
                         "(default: full)")
     r.add_argument("--stride", type=positive_int, default=1, help="files: process every Nth frame/image (default: 1)")
     r.add_argument("--no-display", action="store_true", help="no window (automatic without a display)")
-    r.add_argument("--max-frames", type=positive_int, default=None, help="stop after N processed frames")
+    r.add_argument("--max-frames", type=positive_int, default=None,
+                   help="stop after N processed frames (default: the whole source)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION",
                    help="plug in another recognizer: a factory called with model=... returning "
@@ -68,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     source = open_source(args.source, stride=args.stride)
     opts = RunOptions(output=args.output, events=args.events, snapshot=args.snapshot, summary=args.summary,
-                      tracks=args.tracks, max_frames=args.max_frames)
+                      tracks=args.tracks, max_frames=args.max_frames, track=cfg.track)
     try:
         check_outputs(source, opts)  # before the model loads: fail in a second, not after
     except BaseException:
