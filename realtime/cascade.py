@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from realtime.reject import Reject
 
 _KEEP = object()  # with_models: leave this stage as it is
+MIN_HINT = 4  # px: a predicted box cut off by the frame's edge to less than this holds no sign to classify
 
 
 @dataclass
@@ -134,7 +135,7 @@ class Cascade:
             H, W = img.shape[:2]
             boxes = [clip_box(b, W, H) for b in hints]
             proposal = self._joined(img, proposal, [Detection(box=b, colour="track") for b in boxes
-                                                    if b[2] - b[0] >= 4 and b[3] - b[1] >= 4])
+                                                    if min(b[2] - b[0], b[3] - b[1]) >= MIN_HINT])
         with self.profiler.stage("classify"):
             return self.reject(self.classify(img, proposal.candidates, proposal.gate))
 
