@@ -120,7 +120,7 @@ def test_failed_design_check_rejects_the_class(scene):
 
 
 def test_classify_and_gate_configs_validate():
-    """The settings that were ``RecognizerConfig``'s are validated by the section that holds them now."""
+    """Each setting is validated by the section that holds it."""
     with pytest.raises(ValueError):
         ClassifyConfig(second_look=1.5)
     with pytest.raises(ValueError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,16 +18,8 @@ import pytest
 from realtime.pipeline import RunOptions, run
 from realtime.source import open_source
 from realtime.video import VideoOut
+from tests.test_cli_run import FAKE, ROOT, env
 from tests.test_pipeline import RedBoxes, count_frames, drive_video, read_events
-
-ROOT = Path(__file__).resolve().parent.parent
-FAKE = ["--recognizer", "tests.test_pipeline:make_fake"]
-
-
-def env(**extra: str) -> dict[str, str]:
-    e = dict(os.environ, PYTHONPATH=str(ROOT), **extra)
-    e.pop("DISPLAY", None)
-    return e
 
 
 def test_annotated_video_is_h264(tmp_path: Path) -> None:
