@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -302,12 +303,6 @@ def _train(args) -> int:
     return 0
 
 
-def _export(args) -> int:
-    from training.export import main as export_main
-
-    return export_main(args)
-
-
 def _evaluate(args) -> int:
     from training.evaluate import evaluate
 
@@ -315,47 +310,11 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _bench_preprocess(args) -> int:
-    from training.bench_preprocess import main as bench_main
-
-    return bench_main(args)
-
-
-def _compare_preprocessing(args) -> int:
-    from training.compare import main as compare_main
-
-    return compare_main(args)
-
-
 def _scenes_video(args) -> int:
     from training.scenes_video import make_video
 
     make_video(args.scenes, args.out, hold=args.hold)
     return 0
-
-
-def _train_gate(args) -> int:
-    from training.gate import main as gate_main
-
-    return gate_main(args)
-
-
-def _train_locator(args) -> int:
-    from training.locator import main as locator_main
-
-    return locator_main(args)
-
-
-def _fit_verifier(args) -> int:
-    from training.verifier import main as verifier_main
-
-    return verifier_main(args)
-
-
-def _eval_driveby(args) -> int:
-    from training.track_eval import main as driveby_main
-
-    return driveby_main(args)
 
 
 def _render_driveby(args) -> int:
@@ -368,31 +327,17 @@ def _render_driveby(args) -> int:
     return 0
 
 
-def _pictogram_legibility(args) -> int:
-    from training.legibility import main as legibility_main
-
-    return legibility_main(args)
-
-
-def _eval_detection(args) -> int:
-    from training.detection_eval import main as det_main
-
-    return det_main(args)
+# subcommands with their own code here; every other one is ``main(args)`` of its module in MAINS,
+# imported only when it runs (the training stack loads for the command that needs it)
+HANDLERS = {"explore": _explore, "train": _train, "evaluate": _evaluate, "scenes-video": _scenes_video,
+            "render-driveby": _render_driveby}
+MAINS = {"export": "export", "bench-preprocess": "bench_preprocess", "compare-preprocessing": "compare",
+         "train-gate": "gate", "train-locator": "locator", "fit-verifier": "verifier", "eval-driveby": "track_eval",
+         "pictogram-legibility": "legibility", "eval-detection": "detection_eval", "soak": "soak"}
 
 
-def _soak(args) -> int:
-    from training.soak import main as soak_main
-
-    return soak_main(args)
-
-
-HANDLERS = {
-    "explore": _explore, "train": _train, "export": _export, "evaluate": _evaluate,
-    "bench-preprocess": _bench_preprocess, "compare-preprocessing": _compare_preprocessing,
-    "scenes-video": _scenes_video, "train-gate": _train_gate, "train-locator": _train_locator,
-    "fit-verifier": _fit_verifier, "eval-driveby": _eval_driveby, "render-driveby": _render_driveby,
-    "pictogram-legibility": _pictogram_legibility, "eval-detection": _eval_detection, "soak": _soak,
-}
+def _handler(cmd: str):
+    return HANDLERS.get(cmd) or importlib.import_module(f"training.{MAINS[cmd]}").main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -405,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log_to_stderr()
     try:
-        return HANDLERS[args.cmd](args)
+        return _handler(args.cmd)(args)
     except (DatasetError, ModelError, SourceError, OutputError, OSError, ValueError) as exc:  # bad input
         print(f"error: {exc}", file=sys.stderr)
         return 2
