@@ -21,9 +21,7 @@ this module: what the driver decides and writes). Nothing here prints.
 from __future__ import annotations
 
 import collections
-import csv
 import hashlib
-import io
 import json
 import os
 from collections.abc import Iterable
@@ -31,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realtime.config import Config
-from realtime.events import TRACK_COLUMNS
+from realtime.events import TRACK_COLUMNS, tracks_csv
+from realtime.video import write_atomic
 
 # containers FFmpeg reads that dashcams and phones write; a file named on the command line is taken
 # whatever its suffix
@@ -175,16 +174,6 @@ def check_out(out: str | os.PathLike) -> Path:
     return p
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path`` and rename it: readers see all or nothing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def file_stat(path: str) -> dict | None:
     try:
         st = os.stat(path)
@@ -246,13 +235,8 @@ def result_from_marker(job: Job, m: dict) -> VideoResult:
 def write_reports(out: Path, results: list[VideoResult], pending: Iterable[Job] = ()) -> None:
     """``signs.csv`` and ``summary.json`` of the whole batch (atomically); ``pending`` are the videos
     an interrupted batch did not get to ("not run")."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SIGN_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in results:
-        for t in r.tracks:
-            w.writerow({"video": r.video, **t})
-    write_atomic(out / "signs.csv", buf.getvalue())
+    write_atomic(out / "signs.csv", tracks_csv([{"video": r.video, **t} for r in results for t in r.tracks],
+                                                SIGN_COLUMNS))
     entries = [r.entry() for r in results] + [VideoResult(j.path, j.stem, "not run").entry() for j in pending]
     status = collections.Counter("done" if e["status"] == "skipped" else e["status"] for e in entries)
     totals = {"videos": len(entries), "done": status["done"], "failed": status["failed"],

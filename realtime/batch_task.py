@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -24,8 +23,8 @@ from realtime.batch import (
     marker_path,
     part_path,
     video_path,
-    write_atomic,
 )
+from realtime.video import write_atomic
 
 MAX_RETRIES = 2  # Ray re-runs a task whose worker died at most this many times
 
@@ -38,14 +37,9 @@ def _recognizer(settings: Settings):
     key = settings.fingerprint()
     if key not in _RECOGNIZERS:
         if settings.recognizer:
-            from realtime.video import OutputError
+            from realtime.pipeline import load_recognizer
 
-            mod_name, _, fn_name = settings.recognizer.partition(":")
-            try:
-                fn = getattr(importlib.import_module(mod_name), fn_name or "make_recognizer")
-            except (ImportError, AttributeError) as exc:
-                raise OutputError(f"cannot load recognizer {settings.recognizer!r}: {exc}") from None
-            _RECOGNIZERS[key] = fn(model=settings.model)
+            _RECOGNIZERS[key] = load_recognizer(settings.recognizer, settings.model)
         else:
             from realtime.cascade import Cascade
 

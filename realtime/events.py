@@ -9,12 +9,14 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import io
 import json
 from pathlib import Path
 from typing import IO
 
 from realtime.classes import NAMES
 from realtime.types import Detection
+from realtime.video import write_atomic
 
 # the sign-track table (``--tracks``, and the batch's signs.csv after its "video" column)
 TRACK_COLUMNS = ("track_id", "class_id", "label", "first_frame", "last_frame", "first_t", "last_t", "frames_seen",
@@ -160,14 +162,8 @@ class Summary:
         return rows
 
     def write_tracks(self, path: Path) -> None:
-        """``tracks()`` as CSV, written whole to a temporary file and moved into place."""
-        keys = TRACK_COLUMNS
-        tmp = path.with_name(path.name + ".part")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys, lineterminator="\n")
-            w.writeheader()
-            w.writerows(self.tracks())
-        tmp.replace(path)
+        """``tracks()`` as CSV, written whole or not at all."""
+        write_atomic(path, tracks_csv(self.tracks()))
 
     def as_dict(self, extra: dict | None = None) -> dict:
         fps = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -181,6 +177,15 @@ class Summary:
             out.update(extra)
         return out
 
+
+
+def tracks_csv(rows: list[dict], columns: tuple[str, ...] = TRACK_COLUMNS) -> str:
+    """Sign-track rows (``Summary.tracks``, with more columns in front where given) as CSV text."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 def format_summary(s: dict) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import signal
 import threading
@@ -32,7 +33,7 @@ from realtime.source import Source
 from realtime.stages import Recognize, Staged
 from realtime.track import Tracker
 from realtime.types import FrameResult
-from realtime.video import IMAGE_EXTS, OutputError, VideoOut, check_writable, imwrite
+from realtime.video import IMAGE_EXTS, OutputError, VideoOut, check_writable, imwrite, write_atomic
 
 STILLS = ("folder", "image")  # sources of unrelated images: no tracking across them
 
@@ -133,6 +134,17 @@ def check_outputs(source: Source, opts: RunOptions) -> None:
     for path, what in ((opts.events, "event log"), (opts.snapshot, "snapshot"), (opts.summary, "summary"),
                        (opts.tracks, "track table")):
         check_writable(path, what)
+
+
+def load_recognizer(spec: str, model: str | Path | None = None) -> Recognize:
+    """A plugged-in recognizer: ``MODULE:FUNCTION`` (default function ``make_recognizer``), a factory
+    called with ``model=`` that returns a callable frame -> list[Detection]."""
+    mod_name, _, fn_name = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(mod_name), fn_name or "make_recognizer")
+    except (ImportError, AttributeError) as exc:
+        raise OutputError(f"cannot load recognizer {spec!r}: {exc}") from None
+    return fn(model=model)
 
 
 class _Outputs:
@@ -278,14 +290,11 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
     if outs.tracks_path is not None:
         summary.write_tracks(outs.tracks_path)
     if outs.summary_path is not None:
-        _write_json(outs.summary_path, result)
+        write_atomic(outs.summary_path, json.dumps(result, indent=1) + "\n")
     return result
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+
 
 
 def _extra(source: Source, outs: _Outputs, profiler: Profiler, summary: Summary, reason: str) -> dict:

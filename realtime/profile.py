@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
+
 # the pipeline's stages in order: every timing in the HUD, the summary, the bench and the docs uses these
 STAGES = ("decode", "detect", "gate", "closer_look", "locate", "classify", "track", "draw", "write")
 LATENCY_SAMPLES = 4096  # the reservoir the latency percentiles are read from: a whole run, in bounded memory
@@ -60,7 +62,7 @@ class Profiler:
         booked under ``mark``; for the others (booked with no frame known) min(1, bookings / frames),
         which is exact for a stage that books at most once a frame."""
         with self._lock:
-            keys = [k for k in STAGES if k in self.count] + [k for k in self.count if k not in STAGES]
+            keys = _in_order(self.count)
             n = max(frames, 1)
             return {k: round(min(1.0, (len(self.marked[k]) if k in self.marked else self.count[k]) / n), 3)
                     for k in keys}
@@ -79,11 +81,12 @@ class Profiler:
     def latency(self) -> dict[str, float | int | None]:
         """Capture-to-overlay ms: ``p50``, ``p95`` (None without samples) and ``frames`` booked."""
         with self._lock:
-            xs = sorted(self._latency)
+            xs = list(self._latency)
             seen = self._latency_seen
         if not xs:
             return {"p50": None, "p95": None, "frames": 0}
-        return {"p50": round(_percentile(xs, 50), 2), "p95": round(_percentile(xs, 95), 2), "frames": seen}
+        p50, p95 = np.percentile(xs, [50, 95])
+        return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "frames": seen}
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -97,7 +100,7 @@ class Profiler:
     def mean(self, frames: int | None = None) -> dict[str, float]:
         """Mean ms per frame (per call when ``frames`` is None), stages in pipeline order."""
         with self._lock:
-            keys = [k for k in STAGES if k in self.total] + [k for k in self.total if k not in STAGES]
+            keys = _in_order(self.total)
             return {k: round(self.total[k] / max(frames or self.count[k], 1), 3) for k in keys}
 
     def smoothed(self) -> dict[str, float]:
@@ -106,12 +109,10 @@ class Profiler:
             return {k: self.smooth[k] for k in STAGES if k in self.smooth}
 
 
-def _percentile(xs: list[float], q: float) -> float:
-    """The ``q``-th percentile of sorted ``xs``, linearly interpolated (numpy's default)."""
-    pos = (len(xs) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+def _in_order(keys) -> list[str]:
+    """``keys`` with the pipeline's stages first, in pipeline order, then any others as they came."""
+    keys = list(keys)
+    return [k for k in STAGES if k in keys] + [k for k in keys if k not in STAGES]
 
 
 class _Off:

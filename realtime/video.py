@@ -1,4 +1,5 @@
-"""The outputs' side of the pipeline: checking output paths up front, and the annotated video sink.
+"""The outputs' side of the pipeline: checking output paths up front, the annotated video sink, and
+writing a report whole or not at all.
 
 Video is H.264 in a fragmented MP4 (or Matroska) through PyAV where it is installed: browsers and
 QuickTime play it, and a fragment is closed every second, so a power cut or ``kill -9`` loses at
@@ -8,6 +9,7 @@ ffmpeg but not in browsers, and is unplayable until the file is closed; ``VideoO
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -170,6 +172,16 @@ class VideoOut:
             self._q.put(None)
             self._thread.join()
         self._w.close()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name beside ``path`` and rename it: readers see all or nothing."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def imwrite(path: Path, img: np.ndarray) -> bool:

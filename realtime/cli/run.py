@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import threading
 
@@ -39,17 +38,12 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace, profiler):
     """The recognizer a command runs: the cascade with the configuration in effect, or a factory's."""
-    from realtime.video import OutputError
+    from realtime.pipeline import load_recognizer
 
     if getattr(args, "recognizer", None):
         if getattr(args, "min_score", None) is not None:
             print("note: --min-score applies to the shipped recognizer, not to --recognizer", file=sys.stderr)
-        mod_name, _, fn_name = args.recognizer.partition(":")
-        try:
-            fn = getattr(importlib.import_module(mod_name), fn_name or "make_recognizer")
-        except (ImportError, AttributeError) as exc:
-            raise OutputError(f"cannot load recognizer {args.recognizer!r}: {exc}") from None
-        return fn(model=getattr(args, "model", None))
+        return load_recognizer(args.recognizer, getattr(args, "model", None))
     from realtime.cascade import Cascade
 
     return Cascade.build(config_from_args(args), model=getattr(args, "model", None), gate=getattr(args, "gate", None),
