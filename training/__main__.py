@@ -62,7 +62,11 @@ def _add_train(sub) -> None:
     t.add_argument("--weight-power", type=float, default=1.0,
                    help="class weights (n/count)^p; 0 disables (default: %(default)s)")
     t.add_argument("--patience", type=int, default=10,
-                   help="stop after this many epochs without a better validation score (default: %(default)s)")
+                   help="stop after this many epochs without a better validation score and keep the best epoch; "
+                        "0: no early stopping, the whole schedule runs and the last epoch is kept "
+                        "(default: %(default)s)")
+    t.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                   help="smooth the class targets: (1 - E) * one-hot + E / classes, e.g. 0.1 (default: %(default)s)")
     t.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     t.add_argument("--limit-per-class", type=int, default=None, metavar="N",
                    help="use at most N images per class, for a smoke run (default: all)")
@@ -108,6 +112,10 @@ def _add_evaluate(sub) -> None:
     v.add_argument("--split", choices=("val", "all", "test"), default="all",
                    help="val: the card's track-wise validation split of --gtsrb; all: every image; "
                         "test: Test.csv of a Kaggle layout (default: %(default)s)")
+    v.add_argument("--framing", choices=("roi", "whole"), default="roi",
+                   help="roi: each sign framed from its annotated box plus the model's margin, as the detector "
+                        "frames it; whole: the whole image as it is, as `realtime classify --no-roi` reads an image "
+                        "file (default: %(default)s)")
 
 
 def _add_preprocessing(sub) -> None:
@@ -299,14 +307,14 @@ def _train(args) -> int:
           stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
           clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight,
           augment_overrides=parse_overrides(args.augment), split_seed=args.split_seed,
-          ema=args.ema, soup=args.soup, quantize=args.quantize)
+          ema=args.ema, soup=args.soup, quantize=args.quantize, label_smoothing=args.label_smoothing)
     return 0
 
 
 def _evaluate(args) -> int:
     from training.evaluate import evaluate
 
-    evaluate(args.data, args.model, args.out, split=args.split)
+    evaluate(args.data, args.model, args.out, split=args.split, framing=args.framing)
     return 0
 
 

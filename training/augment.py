@@ -54,6 +54,9 @@ class AugmentConfig:
     # scaled up, as the detector's 16-25 px GTSDB signs are
     lowres_p: float = 0.0
     lowres_min: float = 0.45
+    # whole-image framing: a share of crops start from the image's four corners instead of the ROI
+    # plus margin (then get the same jitter), the way a user's cut-out crop or `classify --no-roi` comes
+    whole_p: float = 0.0
 
 
 def framed_corners(roi: np.ndarray, margin: float) -> np.ndarray:
@@ -63,10 +66,19 @@ def framed_corners(roi: np.ndarray, margin: float) -> np.ndarray:
                     np.float32)
 
 
+def whole_corners(shape: tuple[int, ...]) -> np.ndarray:
+    """The four corners of a whole image of ``shape`` (H, W, ...), in the order of ``framed_corners``."""
+    h, w = float(shape[0]), float(shape[1])
+    return np.array([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]], np.float32)
+
+
 def _sampling_window(roi: np.ndarray, cfg: Preprocessing, aug: AugmentConfig,
-                     rng: np.random.Generator) -> np.ndarray:
-    """Four source points that map to the crop's corners: the framed ROI, jittered."""
-    src = framed_corners(roi, cfg.margin)
+                     rng: np.random.Generator, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Four source points that map to the crop's corners: the framed ROI (or, for a share
+    ``whole_p`` of crops, the whole image of ``shape``), jittered."""
+    # whole_p off: no draw, so older recipes replay exactly
+    whole = aug.whole_p > 0 and shape is not None and rng.random() < aug.whole_p
+    src = whole_corners(shape) if whole else framed_corners(roi, cfg.margin)
     centre = src.mean(axis=0)
     side = float(np.mean(src[2] - src[0]))
     if rng.random() < aug.loose_p:
@@ -91,7 +103,7 @@ def _warp(image: np.ndarray, roi: np.ndarray, cfg: Preprocessing, aug: AugmentCo
     Returns the crop and the sign's box in it, (x1, y1, x2, y2) as fractions of the crop side.
     """
     size = cfg.size
-    pts = _sampling_window(roi, cfg, aug, rng)
+    pts = _sampling_window(roi, cfg, aug, rng, image.shape)
     dst = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float32)
     m = cv2.getPerspectiveTransform(pts.astype(np.float32), dst)
     out = cv2.warpPerspective(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

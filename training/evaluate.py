@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from realtime.classifier import Classifier
-from realtime.preprocess import to_input
+from realtime.preprocess import prepare_batch, to_input
 from training import augment, datasets, metrics, plots
 
 
@@ -40,14 +40,30 @@ def load_split(data: str, card, split: str = "all") -> datasets.Dataset:
     return ds
 
 
-def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 40) -> dict:
+FRAMINGS = ("roi", "whole")
+
+
+def inputs(ds: datasets.Dataset, pre, framing: str = "roi") -> np.ndarray:
+    """The network inputs of a set: "roi" frames each sign from its annotated box plus the model's
+    margin (as the detector's boxes are framed, and training's plain crops); "whole" takes each image
+    as it is, the way `realtime classify --no-roi` reads an image file a user cut out."""
+    if framing == "roi":
+        return to_input(augment.batch(ds.images, ds.rois, pre, None))
+    if framing == "whole":
+        return prepare_batch(ds.images, pre)
+    raise ValueError(f"unknown framing {framing!r}; expected one of {FRAMINGS}")
+
+
+def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 40, framing: str = "roi") -> dict:
+    if framing not in FRAMINGS:
+        raise ValueError(f"unknown framing {framing!r}; expected one of {FRAMINGS}")
     clf = Classifier(model, backend=_backend_for(model))
     card = clf.card
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_split(data, card, split)
     t0 = time.perf_counter()
-    x = to_input(augment.batch(ds.images, ds.rois, clf.pre, None))
+    x = inputs(ds, clf.pre, framing)
     probs = probabilities(clf, x)
     secs = time.perf_counter() - t0
     # outputs -> GTSRB ids (a background output, if any, maps to -1 and counts as wrong)
@@ -61,7 +77,8 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     y = np.array([label_to_out[int(v)] for v in ds.labels])
     rarity = card.training.get("class_counts_train")
     summ = metrics.summary(y, probs, names, rarity=np.asarray(rarity) if rarity else None)
-    summ.update({"model": str(clf.path), "data": str(data), "split": split, "backend": clf.backend,
+    summ.update({"model": str(clf.path), "data": str(data), "split": split, "framing": framing,
+                 "backend": clf.backend,
                  "seconds": round(secs, 2), "ms_per_image": 1000 * secs / max(len(y), 1),
                  "skipped_unreadable": ds.skipped,
                  "tracks_with_errors": track_errors(ds.labels, ds.tracks, probs.argmax(1) != y),
@@ -71,7 +88,8 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
 
     cm = np.asarray(summ["confusion_matrix"])
     plots.confusion_matrix(cm, out_dir / "confusion_matrix.png",
-                           f"{Path(model).name} on {split} ({len(y)} images): accuracy {summ['accuracy']:.4%}")
+                           f"{Path(model).name} on {split}, {framing} framing ({len(y)} images): "
+                           f"accuracy {summ['accuracy']:.4%}")
     if not plots.training_curves(card.training.get("history", {}), out_dir / "training_curves.png"):
         print("note: the model card holds no training history; training_curves.png not written")
     pred = probs.argmax(1)
@@ -105,7 +123,8 @@ def track_errors(labels: np.ndarray, tracks: np.ndarray, wrong: np.ndarray) -> l
 
 
 def _print_summary(summ: dict, n_out: int) -> None:
-    print(f"images {summ['n']}  accuracy {summ['accuracy']:.4%}  top3 {summ['top_k']['top3']:.4%}  "
+    print(f"images {summ['n']} ({summ.get('framing', 'roi')} framing)  accuracy {summ['accuracy']:.4%}  "
+          f"top3 {summ['top_k']['top3']:.4%}  "
           f"macro P/R/F1 {summ['macro_precision']:.4f}/{summ['macro_recall']:.4f}/{summ['macro_f1']:.4f}  "
           f"({summ['ms_per_image']:.3f} ms/image, {summ['backend']})")
     rows = sorted((r for r in summ["per_class"] if r["support"] > 0), key=lambda r: r["f1"])

@@ -204,8 +204,38 @@ def _start_model(cfg: Preprocessing, init_from: str | None, soup: float | None, 
     return net.build(cfg.input_shape, NUM_CLASSES, width=width, seed=seed, box_head=plain if box_head else None), None
 
 
+def class_loss(label_smoothing: float = 0.0):
+    """The class head's loss: sparse cross-entropy on integer labels; with ``label_smoothing`` e
+    (0 < e < 1) the target is the one-hot label mixed with the uniform distribution,
+    (1 - e) * onehot + e / K, as ``CategoricalCrossentropy(label_smoothing=e)`` takes it (Keras 3's
+    sparse cross-entropy has no such option). 0 is the plain sparse loss, unchanged."""
+    import keras
+
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label smoothing is a share of the target, 0 <= e < 1; got {label_smoothing}")
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    class SmoothedSparseCrossentropy(keras.losses.Loss):
+        def __init__(self, label_smoothing: float, name: str = "smoothed_sparse_crossentropy", **kw) -> None:
+            super().__init__(name=name, **kw)
+            self.label_smoothing = float(label_smoothing)
+
+        def call(self, y_true, y_pred):
+            ops = keras.ops
+            labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+            onehot = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+            return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.label_smoothing)
+
+        def get_config(self) -> dict:
+            return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+    return SmoothedSparseCrossentropy(label_smoothing)
+
+
 def _compile(model, steps_per_epoch: int, epochs: int, warmup_epochs: int, lr: float, ema: float | None,
-             box_head: bool, box_weight: float, val_ds: datasets.Dataset, cfg: Preprocessing):
+             box_head: bool, box_weight: float, val_ds: datasets.Dataset, cfg: Preprocessing,
+             label_smoothing: float = 0.0):
     """AdamW on a cosine schedule (after a linear warm-up of ``warmup_epochs``), one loss per
     output; returns the validation targets and the metric that picks the best epoch."""
     import keras
@@ -220,16 +250,20 @@ def _compile(model, steps_per_epoch: int, epochs: int, warmup_epochs: int, lr: f
                                        ema_momentum=ema if ema is not None else 0.99)
     if box_head:  # Huber: most boxes are off by a few hundredths; a few badly warped ones should not dominate
         model.compile(optimizer=optimizer,
-                      loss={"probs": keras.losses.SparseCategoricalCrossentropy(), "box": keras.losses.Huber(0.1)},
+                      loss={"probs": class_loss(label_smoothing), "box": keras.losses.Huber(0.1)},
                       loss_weights={"probs": 1.0, "box": box_weight}, metrics={"probs": [accuracy]})
         return {"probs": val_ds.labels, "box": augment.plain_boxes(len(val_ds), cfg.margin)}, "val_probs_accuracy"
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(), metrics=[accuracy])
+    model.compile(optimizer=optimizer, loss=class_loss(label_smoothing), metrics=[accuracy])
     return val_ds.labels, "val_accuracy"
 
 
 def _callbacks(seq, out_dir: Path, ckpt: Path, monitor: str, patience: int, ema: float | None,
                stop_after: int | None) -> list:
-    """Best checkpoint, early stopping, the CSV history, and the EMA and ``stop_after`` helpers."""
+    """Best checkpoint, early stopping, the CSV history, and the EMA and ``stop_after`` helpers.
+
+    ``patience`` 0 is a fixed schedule: no early stopping and no selection on validation; the
+    checkpoint is rewritten every epoch, so it holds the last epoch's weights (the averaged ones
+    with EMA, which ``_final_weights`` reloads), and without EMA the weights fit ends with are kept."""
     import keras
 
     # with EMA, the swap callback comes first so that validation and the checkpoint see the averaged
@@ -237,12 +271,12 @@ def _callbacks(seq, out_dir: Path, ckpt: Path, monitor: str, patience: int, ema:
     # end-of-fit EMA finalisation would each put the raw weights back in some stop orders)
     callbacks = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _recalibrate_bn_callback(seq)]
                  if ema is not None else [])
-    callbacks += [
-        keras.callbacks.ModelCheckpoint(str(ckpt), monitor=monitor, mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
-                                      restore_best_weights=ema is None),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
-    ]
+    callbacks.append(keras.callbacks.ModelCheckpoint(str(ckpt), monitor=monitor, mode="max",
+                                                     save_best_only=patience > 0))
+    if patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
+                                                       restore_best_weights=ema is None))
+    callbacks.append(keras.callbacks.CSVLogger(str(out_dir / "history.csv")))
     if stop_after:
         callbacks.append(_stop_after_callback(stop_after))
     return callbacks
@@ -263,7 +297,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           verbose: int = 1, warmup_epochs: int = 1, stop_after: int | None = None,
           init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
           box_weight: float = 10.0, augment_overrides: dict | None = None, split_seed: int | None = None,
-          ema: float | None = None, soup: float | None = None, quantize: str = "dynamic") -> dict:
+          ema: float | None = None, soup: float | None = None, quantize: str = "dynamic",
+          label_smoothing: float = 0.0) -> dict:
     """Fit and write the model, its LiteRT export (``quantize``: see ``export_tflite``) and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
@@ -276,11 +311,17 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     ``soup * start + (1 - soup) * fine-tuned`` weights, BatchNorm statistics included: a fine-tuning
     stage fixes some hard tracks and unlearns others, and the average of the two ends of the same
     basin keeps most of both (a "model soup"); validation figures are measured on the average.
+    ``patience`` 0 trains the whole schedule and keeps the last epoch (no early stopping, no pick
+    by validation); ``label_smoothing`` (e.g. 0.1) smooths the class targets (``class_loss``).
     """
     import keras
 
     if soup is not None and not 0.0 <= soup <= 1.0:
         raise ValueError(f"soup is the starting model's weight in the average, 0..1; got {soup}")
+    if patience < 0:
+        raise ValueError(f"patience is a number of epochs, 0 for none (keep the last epoch); got {patience}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label smoothing is a share of the target, 0 <= e < 1; got {label_smoothing}")
     keras.utils.set_random_seed(seed)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -294,7 +335,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     seq = make_sequence(train_ds, cfg, aug, batch_size, weights, seed, boxes=box_head)
     # build
     model, start_weights = _start_model(cfg, init_from, soup, width, seed, box_head)
-    val_y, monitor = _compile(model, len(seq), epochs, warmup_epochs, lr, ema, box_head, box_weight, val_ds, cfg)
+    val_y, monitor = _compile(model, len(seq), epochs, warmup_epochs, lr, ema, box_head, box_weight, val_ds, cfg,
+                              label_smoothing)
     # fit
     ckpt = out_dir / "checkpoint.keras"
     hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs,
@@ -305,6 +347,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
                  "epochs_max": epochs, "batch_size": batch_size, "lr": lr,
                  "warmup_epochs": warmup_epochs, "stop_after": stop_after, "init_from": init_from,
                  "width": width, "ema": ema, "soup": soup, "augment": asdict(aug) if aug is not None else None,
+                 "patience": patience, "kept": "last epoch" if patience == 0 else "best validation epoch",
+                 "label_smoothing": label_smoothing,
                  "seconds": round(time.time() - t0, 1)})
     # one naming for the card and the curves, with or without a box head
     names = {"probs_accuracy": "accuracy", "val_probs_accuracy": "val_accuracy"}
