@@ -137,7 +137,7 @@ class Cascade:
             proposal = self._joined(img, proposal, [Detection(box=b, colour="track") for b in boxes
                                                     if min(b[2] - b[0], b[3] - b[1]) >= MIN_HINT])
         with self.profiler.stage("classify"):
-            return self.reject(self.classify(img, proposal.candidates, proposal.gate))
+            return self.reject(self.classify(img, proposal.candidates, proposal.gate, self.reject.floor))
 
     def locate(self, img: np.ndarray, proposal: Proposal) -> Proposal:
         """The proposal plus the learned localizer's candidates, gated.

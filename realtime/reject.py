@@ -40,6 +40,12 @@ class Reject:
     def __init__(self, config: RejectConfig | None = None) -> None:
         self.config = config or RejectConfig()
 
+    @property
+    def floor(self) -> float:
+        """The lowest score any route accepts: a detection below it is rejected whatever its class."""
+        c = self.config
+        return min([c.min_score, *c.route_min_score.values()])
+
     def accept(self, det: Detection) -> bool:
         """Confident enough, and the class fits how the candidate was found."""
         c = self.config
