@@ -114,6 +114,12 @@ def test_failed_design_check_rejects_the_class(scene):
     dets = Classify(fake, ClassifyConfig(second_look=None))(img, cands, np.ones(len(cands), np.float32))
     assert dets and all(d.class_id == -1 for d in dets)  # nothing in the scene is a no-entry sign
     assert Reject(RejectConfig(min_score=0.5, route_min_score={}, consistency="none"))(dets) == []
+    # checked only from ``check_from`` on: below it the class stands, and the rejection rule drops
+    # the detection anyway when ``check_from`` is its floor
+    low = Classify(fake, ClassifyConfig(second_look=None))(img, cands, np.ones(len(cands), np.float32),
+                                                           check_from=1.0)
+    assert low and all(d.class_id == 17 for d in low)
+    assert Reject(RejectConfig(min_score=1.0, route_min_score={}, consistency="none"))(low) == []
     # with the checks off the class stands
     unchecked = Classify(FakeClassifier({"red": (17, 0.999)}), ClassifyConfig(second_look=None, design_checks=False))
     assert any(d.class_id == 17 for d in unchecked(img, cands, np.ones(len(cands), np.float32)))

@@ -213,7 +213,14 @@ def test_reduce_is_area_averaging_by_whole_factors_and_close_to_it_otherwise():
     ref = cv2.resize(hd, (680, 383), interpolation=cv2.INTER_AREA)
     assert out.shape == ref.shape
     assert np.abs(out.astype(int) - ref.astype(int)).mean() < 2
-    odd = reduce(frame[:799, :1359], (339, 199))  # just over 4x: bilinear to 5x, then averaged
+    odd = reduce(frame[:799, :1359], (339, 199))  # just over 4x: halved, then bilinear to 2x and averaged
     assert odd.shape == (199, 339, 3)
+    # from 2x on the bilinear step shrinks (1080p) and from 3x the frame is halved first (4K)
+    for size in ((1920, 1080), (3840, 2160), (3841, 2161)):
+        big = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        h = round(size[1] * 680 / size[0])
+        out, ref = reduce(big, (680, h)), cv2.resize(big, (680, h), interpolation=cv2.INTER_AREA)
+        assert out.shape == ref.shape
+        assert np.abs(out.astype(int) - ref.astype(int)).mean() < 1
     assert reduce(frame, (1360, 800)) is frame
     assert reduce(frame[:2, :3], (5, 4)).shape == (4, 5, 3)  # enlarging: bilinear, no whole factor

@@ -71,3 +71,5 @@ def test_reject_config_validates_and_picks_the_route_threshold():
         RejectConfig(route_min_score={"red": -0.1})
     cfg = RejectConfig(min_score=0.7, route_min_score={"learned": 0.8})
     assert cfg.threshold("learned") == 0.8 and cfg.threshold("red") == 0.7
+    assert Reject(cfg).floor == 0.7
+    assert Reject(RejectConfig(min_score=0.7, route_min_score={"blue": 0.4})).floor == 0.4
