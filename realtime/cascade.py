@@ -22,7 +22,7 @@ from realtime.config import Config
 from realtime.preprocess import as_bgr8
 from realtime.profile import OFF, Profiler
 from realtime.stages import ColourProposer, GateScores, Proposer
-from realtime.types import Detection, Proposal
+from realtime.types import TRACK_ROUTE, Detection, Proposal
 
 if TYPE_CHECKING:
     from realtime.classify import Classify
@@ -134,7 +134,7 @@ class Cascade:
         if hints:
             H, W = img.shape[:2]
             boxes = [clip_box(b, W, H) for b in hints]
-            proposal = self._joined(img, proposal, [Detection(box=b, colour="track") for b in boxes
+            proposal = self._joined(img, proposal, [Detection(box=b, colour=TRACK_ROUTE) for b in boxes
                                                     if min(b[2] - b[0], b[3] - b[1]) >= MIN_HINT])
         with self.profiler.stage("classify"):
             return self.reject(self.classify(img, proposal.candidates, proposal.gate, self.reject.floor))

@@ -276,10 +276,16 @@ class TrackConfig:
     # in the vote (1: the plain vote)
     switch_margin: float = 2.0
     velocity_smoothing: float = 0.5
+    # a frame whose colours differ from the previous frame's by more than this (``realtime.scenecut``:
+    # median over a 3x3 grid of histogram distances) starts a new shot and ends every track. GTSDB
+    # scene cuts score >= 0.149, frames within a panned scene <= 0.106, drive-bys <= 0.08 (None: off)
+    scene_cut: float | None = 0.13
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.n:
             raise ValueError(f"need 1 <= k <= n, got k={self.k}, n={self.n}")
+        if self.scene_cut is not None and not 0.0 < self.scene_cut < 1.0:
+            raise ValueError(f"scene_cut {self.scene_cut} out of range (0, 1)")
 
 
 @dataclass(frozen=True)

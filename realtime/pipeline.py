@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import json
 import signal
@@ -29,6 +30,7 @@ from realtime.draw import DriverAlerts, Painter
 from realtime.events import EventWriter, Summary
 from realtime.preprocess import as_bgr8
 from realtime.profile import OFF, Profiler
+from realtime.scenecut import SceneCuts
 from realtime.source import Source
 from realtime.stages import Recognize, Staged
 from realtime.track import Tracker
@@ -66,6 +68,7 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
     profiler = profiler or OFF
     stop = stop or threading.Event()
     tracker = None if source.kind in STILLS else (tracker or Tracker())
+    cuts = SceneCuts(tracker.config.scene_cut) if tracker is not None else None
     staged = isinstance(recognize, Staged)
     split = overlap and staged
     pool = ThreadPoolExecutor(1, thread_name_prefix="propose") if split else None
@@ -82,8 +85,22 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
             return recognize.finish(img, proposal, hints=tracker.predictions())
         return recognize.finish(img, proposal)
 
-    def done(frame, img: np.ndarray, dets_or_future) -> FrameResult:
-        dets = finish(img, dets_or_future.result()) if split else dets_or_future
+    def proposed(img: np.ndarray, index: int | None):
+        return finish(img, recognize.propose(img, index))
+
+    def overlapped(img: np.ndarray, future):
+        return finish(img, future.result())
+
+    def plain(img: np.ndarray):
+        with profiler.stage("classify"):  # a plugged-in recognizer: one opaque stage
+            return recognize(img)
+
+    def done(frame, img: np.ndarray, detect: Callable[[], list]) -> FrameResult:
+        """The frame's result: ``detect()`` gives its detections, called once a scene cut (if this
+        frame starts one) has ended the tracks, so their predicted boxes are not searched on a new shot."""
+        if cuts is not None and cuts(img):
+            tracker.cut()
+        dets = detect()
         with profiler.stage("track"):
             if tracker is None:
                 dets = [dataclasses.replace(d, confirmed=True) for d in dets if d.class_id >= 0]
@@ -108,16 +125,14 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
             index = None if tracker is None else frame.index  # video frames: the scheduled stages may skip
             if not split:
                 if staged:
-                    yield done(frame, img, finish(img, recognize.propose(img, index)))
+                    yield done(frame, img, functools.partial(proposed, img, index))
                 else:
-                    with profiler.stage("classify"):  # a plugged-in recognizer: one opaque stage
-                        dets = recognize(img)
-                    yield done(frame, img, dets)
+                    yield done(frame, img, functools.partial(plain, img))
                 continue
             future = pool.submit(recognize.propose, img, index)
             if pending is not None:
                 yield done(*pending)
-            pending = (frame, img, future)
+            pending = (frame, img, functools.partial(overlapped, img, future))
         if pending is not None:  # the last frame proposed: finish it before the outputs close
             last, pending = pending, None
             yield done(*last)

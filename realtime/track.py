@@ -78,6 +78,11 @@ class Tracker:
         self._step = 0
         self._next_id = 1
 
+    def cut(self) -> None:
+        """End every track (a scene cut: nothing on the new shot continues a sign of the old one);
+        track ids keep counting, so ids stay unique within the video."""
+        self.tracks = []
+
     def update(self, detections: list[Detection], frame_index: int) -> list[Detection]:
         """Associate this frame's detections; return copies with track id, voted label and ``confirmed``."""
         self._step += 1

@@ -10,6 +10,10 @@ import numpy as np
 from realtime.classes import NAMES
 from realtime.preprocess import Work
 
+# the route of a candidate cut where a live track's box should be (``track.search``), not proposed
+# by the detector or the localizer on the frame
+TRACK_ROUTE = "track"
+
 
 @dataclass
 class Detection:
@@ -32,6 +36,12 @@ class Detection:
     def label(self) -> str:
         """The class's name (GTSRB), or "" for -1."""
         return NAMES[self.class_id] if 0 <= self.class_id < len(NAMES) else ""
+
+    @property
+    def found(self) -> str:
+        """How the box was found on its frame: "detector" (the detector, its closer look or the
+        learned localizer proposed it) or "track" (classified where its track's box should be)."""
+        return "track" if self.colour == TRACK_ROUTE else "detector"
 
     @property
     def width(self) -> float:

@@ -272,7 +272,7 @@ def test_event_writer_and_summary_units(tmp_path: Path) -> None:
         w.write("cam", 5, 0.5, [d])
     (e,) = read_events(tmp_path / "e.jsonl")
     assert e == {"source": "cam", "frame": 5, "t": 0.5, "box": [1.2, 2.0, 3.0, 4.0], "class_id": 14,
-                 "label": "Stop", "score": 0.5, "track_id": 9, "confirmed": True}
+                 "label": "Stop", "score": 0.5, "track_id": 9, "confirmed": True, "found": "detector"}
     s = Summary()
     s.add(0, 0.0, [d])
     s.add(1, 1.0, [d, Detection((0, 0, 1, 1), 0.9, 14, track_id=10, confirmed=True)])
