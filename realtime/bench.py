@@ -24,7 +24,7 @@ import numpy as np
 
 from realtime.config import TrackConfig
 from realtime.pipeline import RunOptions, run
-from realtime.profile import STAGES, Profiler
+from realtime.profile import STAGES, Profiler, available_cores
 from realtime.source import Source, open_source
 from realtime.stages import Recognize, Staged
 from realtime.versions import library_versions
@@ -61,10 +61,6 @@ def open_sized(spec: str, size: Size | None = None) -> Source:
 # -- cores ----------------------------------------------------------------------------------------
 def pinning_supported() -> bool:
     return hasattr(os, "sched_setaffinity") and os.path.isdir("/proc/self/task")
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _thread_ids() -> list[int]:

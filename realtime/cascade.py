@@ -20,7 +20,7 @@ import numpy as np
 from realtime.boxes import clip_box
 from realtime.config import Config
 from realtime.preprocess import as_bgr8
-from realtime.profile import OFF, Profiler
+from realtime.profile import OFF, Profiler, available_cores
 from realtime.stages import ColourProposer, GateScores, Proposer
 from realtime.types import TRACK_ROUTE, Detection, Proposal
 
@@ -66,12 +66,13 @@ class Cascade:
 
     @classmethod
     def build(cls, config: Config | None = None, model: str | Path | None = None, gate: str | Path | None = None,
-              backend: str = "litert", profiler: Profiler | None = None, threads: int = 2) -> Cascade:
+              backend: str = "litert", profiler: Profiler | None = None, threads: int | None = None) -> Cascade:
         """The shipped stages with ``config`` (default: the one saved with the models).
 
         ``model`` and ``gate`` replace the shipped recognizer and gate model (``gate="none"`` turns
-        the gate off). ``threads`` is the recognizer's LiteRT threads (1 where several videos share
-        the cores). Interpreters are built and timed now, so no frame stalls on a first call.
+        the gate off). ``threads`` is the recognizer's LiteRT threads (default ``recognizer_threads()``;
+        1 where several videos share the cores). Interpreters are built and timed now, so no frame
+        stalls on a first call.
         """
         from realtime.classifier import Classifier, resolve_gate  # lazy: LiteRT loads only when needed
         from realtime.classify import Classify
@@ -83,7 +84,7 @@ class Cascade:
         from realtime.reject import Reject
 
         cfg = config or Config.shipped()
-        recognizer = Classifier(model, backend=backend, threads=threads)
+        recognizer = Classifier(model, backend=backend, threads=threads or recognizer_threads())
         recognizer.warm_up()  # every batch size allocated now: no memory steps or frame stalls mid-run
         gate_path = resolve_gate("none" if not cfg.gate.enabled else gate)
         gate_stage = None
@@ -191,6 +192,17 @@ class Cascade:
             return proposal
         return proposal._replace(candidates=list(proposal.candidates) + extra,
                                  gate=np.concatenate([proposal.gate, self._gate(img, extra)]))
+
+
+def recognizer_threads(cores: int | None = None) -> int:
+    """LiteRT threads for the recognizer, from the cores there are: the video loop's own threads
+    (capture, propose, finish) keep about two cores busy, so the recognizer gets the rest, 1 to 4.
+
+    On the 2-core host one thread is 1.05x the FPS of two at 1080p (median of six alternated passes,
+    docs/BENCHMARKS.md): a second thread only competes with the proposing thread for a core.
+    """
+    free = (cores if cores is not None else available_cores()) - 2
+    return max(1, min(4, free))
 
 
 def _due(index: int | None, every: int, phase: int) -> bool:

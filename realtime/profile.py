@@ -12,6 +12,7 @@ capture-to-overlay latency of each frame (``add_latency``/``latency``: p50 and p
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import threading
 import time
@@ -133,3 +134,8 @@ class _Off:
 
 
 OFF = _Off()
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity where the OS has one, else the CPU count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

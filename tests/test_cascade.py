@@ -169,3 +169,10 @@ def test_scheduled_stages_skip_video_frames_and_never_stills(scene):
     ran["look"].clear(), ran["locate"].clear()
     cascade.locate(img, cascade.propose(img))  # a still
     assert len(ran["look"]) == 1 and len(ran["locate"]) == 1
+
+
+def test_recognizer_threads_are_the_cores_the_loop_leaves_free() -> None:
+    from realtime.cascade import recognizer_threads
+
+    assert [recognizer_threads(c) for c in (1, 2, 3, 4, 5, 8, 64)] == [1, 1, 1, 2, 3, 4, 4]
+    assert recognizer_threads() >= 1  # from this machine's cores
