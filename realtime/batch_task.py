@@ -103,7 +103,7 @@ def process(job: Job, settings: Settings, out: str | os.PathLike,
         if hasattr(recognize, "with_models"):  # the cascade: book its stages in this video's profiler
             recognize = recognize.with_models(profiler=profiler)
         opts = RunOptions(events=parts[0], output=parts[1] if settings.save_video else None,
-                          track=settings.config.track)
+                          track=settings.config.track, alerts=settings.config.alerts)
         summary = run(open_source(job.path), recognize, opts, profiler=profiler, on_frame=on_frame)
     except (SourceError, ModelError, OutputError, EventLogError, ConfigError, OSError) as exc:
         for p in parts:

@@ -289,6 +289,26 @@ class TrackConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """The driver-alert panel (``realtime.draw.DriverAlerts``)."""
+
+    hold_s: float = 6.0  # seconds a danger warning stays on the panel
+    max_warnings: int = 3  # warnings shown at once, the latest
+    # a confirmed speed-limit (or end-of-limit) track changes the limit shown only while at least
+    # this share of its recent vote weight is behind its class: a wrong limit on the panel is the
+    # worst error a driver-alert tool makes, and a track torn between 60 and 80 is not evidence of
+    # either. On the rendered drive-bys (seeds 41-48, the sample) every limit track reads 1.0 when
+    # first confirmed, so the rule delays none of them (docs/PIPELINE.md, "Overlay")
+    limit_agreement: float = 0.75
+
+    def __post_init__(self) -> None:
+        if self.hold_s < 0 or self.max_warnings < 0:
+            raise ValueError("hold_s and max_warnings must not be negative")
+        if not 0.0 <= self.limit_agreement <= 1.0:
+            raise ValueError(f"limit_agreement {self.limit_agreement} out of range 0..1")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole pipeline's settings, one section per stage, in the pipeline's order."""
 
@@ -300,6 +320,7 @@ class Config:
     design: DesignConfig = field(default_factory=DesignConfig)
     reject: RejectConfig = field(default_factory=RejectConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     # -- reading and writing ------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from realtime.classes import CLASSES, DANGER, END_OF_LIMIT, MANDATORY, NAMES, PROHIBITORY, SPEED_LIMITS
+from realtime.config import AlertsConfig
 from realtime.types import Detection
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -47,23 +48,31 @@ class DriverAlerts:
     """What the alert panel shows: the speed limit in force and the latest danger warnings.
 
     A speed-limit sign sets the limit, classes 6 and 32 clear it. Only confirmed detections count,
-    so a one-frame misread cannot change the limit on screen. One sign (one track) is one warning:
-    if its voted class changes, its warning changes with it rather than a second one appearing.
+    so a one-frame misread cannot change the limit on screen, and only those whose track agrees on
+    its class (``AlertsConfig.limit_agreement`` of its vote weight), so a sign read now as 60, now
+    as 80 changes nothing. One sign (one track) is one warning: if its voted class changes, its
+    warning changes with it rather than a second one appearing.
     """
 
-    hold_s: float = 6.0  # how long a warning stays on screen
-    max_warnings: int = 3
+    hold_s: float = AlertsConfig.hold_s  # how long a warning stays on screen
+    max_warnings: int = AlertsConfig.max_warnings
+    limit_agreement: float = AlertsConfig.limit_agreement
     speed_limit: int | None = None
     warnings: collections.deque = field(default_factory=collections.deque)  # (t, class_id, track_id)
     _seen: dict = field(default_factory=dict)  # track id -> the class it warned as
+
+    @classmethod
+    def from_config(cls, config: AlertsConfig) -> DriverAlerts:
+        return cls(hold_s=config.hold_s, max_warnings=config.max_warnings, limit_agreement=config.limit_agreement)
 
     def update(self, detections: list[Detection], t: float) -> None:
         for d in detections:
             if not d.confirmed or d.class_id < 0:
                 continue
-            if d.class_id in SPEED_LIMITS:
+            settled = d.agreement >= self.limit_agreement
+            if d.class_id in SPEED_LIMITS and settled:
                 self.speed_limit = SPEED_LIMITS[d.class_id]
-            elif d.class_id in END_OF_LIMIT:
+            elif d.class_id in END_OF_LIMIT and settled:
                 self.speed_limit = None
             if 0 <= d.class_id < len(CLASSES) and CLASSES[d.class_id].category == DANGER:
                 self._warn(d, t)

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.config import TrackConfig
+from realtime.config import AlertsConfig, TrackConfig
 from realtime.draw import DriverAlerts, Painter
 from realtime.events import EventWriter, Summary
 from realtime.preprocess import as_bgr8
@@ -52,6 +52,7 @@ class RunOptions:
     draw: bool | None = None  # None: draw only when a video or snapshot stores the frames
     overlap: bool = True  # propose for the next frame while this one is classified (staged recognizers)
     track: TrackConfig | None = None  # the tracker's settings for video (None: the defaults)
+    alerts: AlertsConfig | None = None  # the alert panel's settings (None: the defaults)
 
 
 def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = None,
@@ -268,7 +269,7 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
         source.close()
         raise
     draw = opts.draw if opts.draw is not None else bool(outs.video_path or outs.stills_path or outs.snap_path)
-    alerts, summary = DriverAlerts(), Summary(painter.names)
+    alerts, summary = DriverAlerts.from_config(opts.alerts or AlertsConfig()), Summary(painter.names)
     fps: float | None = None
     quit_ = False
     t_start = t_last = time.perf_counter()

@@ -40,8 +40,8 @@ class Track:
     def predicted(self, step: int) -> np.ndarray:
         return self.box + self.velocity * float(step - self.last_step)
 
-    def label(self, switch_margin: float = 1.0) -> tuple[int, float]:
-        """Score-weighted vote: (class id, mean score of that class's votes).
+    def label(self, switch_margin: float = 1.0) -> tuple[int, float, float]:
+        """Score-weighted vote: (class id, mean score of that class's votes, its share of the vote weight).
 
         The class already shown stays until another outweighs it ``switch_margin`` times over: a
         sign read as a neighbouring class for a few frames keeps its label (and its warning).
@@ -55,7 +55,7 @@ class Track:
         shown = self.shown
         if shown is not None and best != shown and count[shown] and weight[best] < switch_margin * weight[shown]:
             best = shown
-        return best, weight[best] / count[best]
+        return best, weight[best] / count[best], weight[best] / sum(weight.values())
 
 
 class Tracker:
@@ -102,11 +102,11 @@ class Tracker:
         out: list[Detection | None] = [None] * len(detections)
         for ti, di in pairs:
             tr = self.tracks[ti]
-            cid, score = tr.label(self.config.switch_margin)
+            cid, score, share = tr.label(self.config.switch_margin)
             if tr.confirmed:
                 tr.shown = cid
             out[di] = dataclasses.replace(detections[di], track_id=tr.id, class_id=int(cid),
-                                          score=float(score), confirmed=tr.confirmed)
+                                          score=float(score), confirmed=tr.confirmed, agreement=float(share))
         self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_age]
         return [d for d in out if d is not None]
 

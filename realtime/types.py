@@ -31,6 +31,9 @@ class Detection:
     candidate_score: float = 0.0  # the proposer's own evidence in [0, 1]
     track_id: int | None = None
     confirmed: bool = False
+    # the share of its track's recent vote weight behind ``class_id`` (1.0 untracked): how settled
+    # the label is, which the alert panel asks of a new speed limit
+    agreement: float = 1.0
 
     @property
     def label(self) -> str:

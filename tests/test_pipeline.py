@@ -222,6 +222,30 @@ def test_driver_alerts_follow_confirmed_signs() -> None:
     assert not a.warnings
 
 
+def test_a_new_limit_needs_a_track_that_agrees_on_it() -> None:
+    """A speed-limit track torn between two limits does not change the limit shown; once its vote
+    settles it does. End-of-limit signs follow the same rule."""
+    from realtime.config import AlertsConfig
+    from realtime.track import Tracker
+
+    a = DriverAlerts.from_config(AlertsConfig(limit_agreement=0.75))
+    tracker = Tracker(k=2, n=3)
+    votes = [3, 5, 3, 5, 5, 5, 5, 5, 5, 5, 5]  # 60, 80, 60, then 80 on and on
+    shown = []
+    for i, cid in enumerate(votes):
+        (d,) = tracker.update([Detection((100 + i, 50, 130 + i, 80), 0.9, cid)], i)
+        a.update([d], i / 25)
+        shown.append(a.speed_limit)
+    assert shown[:4] == [None] * 4  # confirmed from the second frame, but never 75% one limit
+    assert shown[-1] == 80 and None in shown and 60 not in shown
+    a.update([Detection((0, 0, 10, 10), 0.9, 32, track_id=99, confirmed=True, agreement=0.5)], 1.0)
+    assert a.speed_limit == 80  # an unsettled end-of-limit track clears nothing
+    a.update([Detection((0, 0, 10, 10), 0.9, 32, track_id=99, confirmed=True, agreement=0.9)], 1.1)
+    assert a.speed_limit is None
+    with pytest.raises(ValueError):
+        AlertsConfig(limit_agreement=1.5)
+
+
 def test_one_sign_is_one_warning_even_when_its_label_changes() -> None:
     """A general-caution track read as pedestrians for a few frames keeps one warning on the panel,
     showing what the track is read as now; a second sign of another class is a second warning."""

@@ -177,3 +177,11 @@ def test_driveby_ground_truth_keeps_one_id_per_sign() -> None:
     assert len(ids) >= 6
     assert switches <= 1, ids
     assert votes_right / votes > 0.97
+
+
+def test_each_tracked_detection_carries_the_share_of_its_vote_behind_its_label() -> None:
+    t = Tracker()
+    outs = [t.update([Detection((10, 10, 30, 30), 0.9, cid)], i)[0] for i, cid in enumerate([1, 1, 2, 1])]
+    assert [o.agreement for o in outs[:2]] == [1.0, 1.0]
+    assert outs[2].class_id == 1 and outs[2].agreement == pytest.approx(2 / 3)
+    assert outs[3].agreement == pytest.approx(3 / 4)

@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     source = open_source(args.source, stride=args.stride)
     opts = RunOptions(output=args.output, events=args.events, snapshot=args.snapshot, summary=args.summary,
-                      tracks=args.tracks, max_frames=args.max_frames, track=cfg.track)
+                      tracks=args.tracks, max_frames=args.max_frames, track=cfg.track, alerts=cfg.alerts)
     try:
         check_outputs(source, opts)  # before the model loads: fail in a second, not after
     except BaseException:
