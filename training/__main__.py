@@ -54,6 +54,11 @@ def _add_train(sub) -> None:
                    help="seed of the validation split; keep it to compare runs from other starts (default: --seed)")
     t.add_argument("--val-fraction", type=float, default=0.15,
                    help="share of the tracks held out for validation (default: %(default)s)")
+    t.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="k-fold split instead: each class's tracks dealt into K folds with the split seed; "
+                        "needs --fold (default: none, the --val-fraction split)")
+    t.add_argument("--fold", type=int, default=None, metavar="I",
+                   help="with --folds: fold I (0..K-1) is the validation set, the others the training set")
     t.add_argument("--color", choices=("rgb", "gray"), default="rgb", help="input colour (default: %(default)s)")
     t.add_argument("--contrast", choices=("clahe", "equalize", "none"), default="clahe",
                    help="contrast normalisation of each crop (default: %(default)s)")
@@ -307,7 +312,8 @@ def _train(args) -> int:
           stop_after=args.stop_after, init_from=args.init_from, clahe_grid=args.clahe_grid,
           clahe_clip=args.clahe_clip, box_head=not args.no_box_head, box_weight=args.box_weight,
           augment_overrides=parse_overrides(args.augment), split_seed=args.split_seed,
-          ema=args.ema, soup=args.soup, quantize=args.quantize, label_smoothing=args.label_smoothing)
+          ema=args.ema, soup=args.soup, quantize=args.quantize, label_smoothing=args.label_smoothing,
+          folds=args.folds, fold=args.fold)
     return 0
 
 

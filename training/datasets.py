@@ -13,7 +13,8 @@ import numpy as np
 
 from realtime.annotations import DatasetError, Sample, find_samples, scale_roi
 
-__all__ = ["DatasetError", "Sample", "Dataset", "find_samples", "scale_roi", "load", "split_by_track"]
+__all__ = ["DatasetError", "Sample", "Dataset", "find_samples", "scale_roi", "load", "split_by_track",
+           "check_folds", "track_folds", "split_from_record"]
 
 
 @dataclass
@@ -81,13 +82,52 @@ def load(data: Path | str, split: str = "train", limit_per_class: int | None = N
                    np.asarray(tracks), paths, skipped)
 
 
+def check_folds(folds: int | None, fold: int | None) -> None:
+    """Raise ValueError unless (folds, fold) is (None, None) or K >= 2 with 0 <= I < K."""
+    if folds is None and fold is None:
+        return
+    if folds is None or fold is None:
+        raise ValueError("k-fold validation needs both folds (K) and fold (I)")
+    if folds < 2:
+        raise ValueError(f"k-fold validation needs at least 2 folds; got {folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold is 0..{folds - 1} with {folds} folds; got {fold}")
+
+
+def track_folds(labels: np.ndarray, tracks: np.ndarray, folds: int, seed: int = 0) -> dict[str, int]:
+    """The fold (0..K-1) of every track: each class's tracks, shuffled with ``seed``, are dealt
+    round-robin into the ``folds`` folds, each class starting where the last one stopped, so
+    every class with K or more tracks is in every fold and the folds differ by at most one track."""
+    check_folds(folds, 0)
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[str]] = defaultdict(list)
+    for cid, tr in sorted(set(zip(labels.tolist(), tracks.tolist()))):
+        by_class[cid].append(tr)
+    fold_of: dict[str, int] = {}
+    dealt = 0
+    for cid in sorted(by_class):
+        trs = sorted(by_class[cid])
+        rng.shuffle(trs)
+        for j, tr in enumerate(trs):
+            fold_of[tr] = (dealt + j) % folds
+        dealt += len(trs)
+    return fold_of
+
+
 def split_by_track(labels: np.ndarray, tracks: np.ndarray, val_fraction: float = 0.15,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                   seed: int = 0, folds: int | None = None, fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val) such that no track is on both sides.
 
     Stratified per class: each class gives ``val_fraction`` of its tracks (at least one
-    where it has two or more), so the rare classes are in the validation set too.
+    where it has two or more), so the rare classes are in the validation set too. With
+    ``folds`` K and ``fold`` I (``track_folds``), fold I is the validation set and the
+    other K - 1 folds the training set; ``val_fraction`` is then unused.
     """
+    check_folds(folds, fold)
+    if folds is not None:
+        fold_of = track_folds(labels, tracks, folds, seed)
+        is_val = np.fromiter((fold_of[t] == fold for t in tracks.tolist()), bool, len(tracks))
+        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
     rng = np.random.default_rng(seed)
     by_class: dict[int, list[str]] = defaultdict(list)
     for cid, tr in sorted(set(zip(labels.tolist(), tracks.tolist()))):
@@ -102,3 +142,13 @@ def split_by_track(labels: np.ndarray, tracks: np.ndarray, val_fraction: float =
         val_tracks.update(trs[:n_val])
     is_val = np.fromiter((t in val_tracks for t in tracks.tolist()), bool, len(tracks))
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def split_from_record(labels: np.ndarray, tracks: np.ndarray, split: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The split a model card's ``training.split`` records (``by`` "track"): its seed and either
+    its val_fraction or its folds and fold."""
+    if split.get("by") != "track":
+        raise ValueError("the model card records no track-wise split")
+    if "folds" in split:
+        return split_by_track(labels, tracks, seed=split["seed"], folds=split["folds"], fold=split["fold"])
+    return split_by_track(labels, tracks, split["val_fraction"], split["seed"])

@@ -35,7 +35,7 @@ def load_split(data: str, card, split: str = "all") -> datasets.Dataset:
         sp = card.training.get("split", {})
         if sp.get("by") != "track":
             raise ValueError("the model card records no track-wise split; use --split all")
-        _, va = datasets.split_by_track(ds.labels, ds.tracks, sp["val_fraction"], sp["seed"])
+        _, va = datasets.split_from_record(ds.labels, ds.tracks, sp)  # a val_fraction or a k-fold split
         ds = ds.subset(va)
     return ds
 

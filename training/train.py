@@ -165,10 +165,10 @@ def _recalibrate_bn_callback(seq, batches: int = 8):
 
 
 def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
-             limit_per_class: int | None, train_stride: int):
+             limit_per_class: int | None, train_stride: int, folds: int | None = None, fold: int | None = None):
     t0 = time.time()
     ds = datasets.load(data, limit_per_class=limit_per_class)
-    tr_idx, va_idx = datasets.split_by_track(ds.labels, ds.tracks, val_fraction, seed)
+    tr_idx, va_idx = datasets.split_by_track(ds.labels, ds.tracks, val_fraction, seed, folds, fold)
     train_ds, val_ds = ds.subset(tr_idx[::train_stride]), ds.subset(va_idx)
     print(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
           f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)", flush=True)
@@ -176,7 +176,9 @@ def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
     meta = {
         "data": str(data), "images": len(ds), "train_images": len(train_ds), "val_images": len(val_ds),
         "train_tracks": len(set(train_ds.tracks)), "val_tracks": len(set(val_ds.tracks)),
-        "split": {"by": "track", "seed": seed, "val_fraction": val_fraction, "train_stride": train_stride},
+        "split": ({"by": "track", "seed": seed, "val_fraction": val_fraction, "train_stride": train_stride}
+                  if folds is None else
+                  {"by": "track", "seed": seed, "folds": folds, "fold": fold, "train_stride": train_stride}),
         "class_counts_train": train_ds.counts(NUM_CLASSES).tolist(),
     }
     return cfg, train_ds, val_ds, x_val, meta
@@ -298,7 +300,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
           init_from: str | None = None, clahe_grid: int = 2, clahe_clip: float = 8.0, box_head: bool = True,
           box_weight: float = 10.0, augment_overrides: dict | None = None, split_seed: int | None = None,
           ema: float | None = None, soup: float | None = None, quantize: str = "dynamic",
-          label_smoothing: float = 0.0) -> dict:
+          label_smoothing: float = 0.0, folds: int | None = None, fold: int | None = None) -> dict:
     """Fit and write the model, its LiteRT export (``quantize``: see ``export_tflite``) and its card.
 
     ``stop_after`` ends the run after that many epochs of an ``epochs``-long schedule (the
@@ -313,6 +315,9 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     basin keeps most of both (a "model soup"); validation figures are measured on the average.
     ``patience`` 0 trains the whole schedule and keeps the last epoch (no early stopping, no pick
     by validation); ``label_smoothing`` (e.g. 0.1) smooths the class targets (``class_loss``).
+    ``folds`` K and ``fold`` I validate on fold I of a k-fold split of each class's tracks
+    (``datasets.track_folds``, drawn with the split seed) and train on the other folds, instead
+    of a ``val_fraction`` of the tracks; the card records them for ``evaluate --split val``.
     """
     import keras
 
@@ -322,6 +327,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
         raise ValueError(f"patience is a number of epochs, 0 for none (keep the last epoch); got {patience}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label smoothing is a share of the target, 0 <= e < 1; got {label_smoothing}")
+    datasets.check_folds(folds, fold)
     keras.utils.set_random_seed(seed)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -329,7 +335,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     # load data
     cfg = Preprocessing(color=color, contrast=contrast, clahe_grid=clahe_grid, clahe_clip=clahe_clip)
     cfg, train_ds, val_ds, x_val, meta = _prepare(data, seed if split_seed is None else split_seed, val_fraction, cfg,
-                                                     limit_per_class, train_stride)
+                                                     limit_per_class, train_stride, folds, fold)
     weights = class_weights(train_ds.labels, NUM_CLASSES, weight_power)
     aug = augment.AugmentConfig(**(augment_overrides or {})) if augmentation else None
     seq = make_sequence(train_ds, cfg, aug, batch_size, weights, seed, boxes=box_head)

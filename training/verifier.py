@@ -97,7 +97,7 @@ def gtsrb_features(data: str, clf: Classifier, stride: int = 4, seed: int = 0) -
     """Features of every ``stride``-th image of the card's GTSRB training split, framed loosely."""
     ds = datasets.load(data)
     sp = clf.card.training.get("split", {})
-    tr, _ = datasets.split_by_track(ds.labels, ds.tracks, sp.get("val_fraction", 0.15), sp.get("seed", 0))
+    tr, _ = datasets.split_from_record(ds.labels, ds.tracks, {"by": "track", "val_fraction": 0.15, "seed": 0, **sp})
     idx = tr[::stride]
     x = augment.batch([ds.images[i] for i in idx], ds.rois[idx], clf.pre, augment.AugmentConfig(loose_p=0.6),
                       np.random.default_rng(seed))
