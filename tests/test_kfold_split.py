@@ -4,8 +4,8 @@ it. Without --folds the split is today's seeded share of each class's tracks, un
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -24,22 +24,14 @@ def _tracks(n_tracks: int = 300, frames: int = 5, seed: int = 0):
     return labels, tracks
 
 
-def _legacy_split(labels, tracks, val_fraction=0.15, seed=0):
-    """``split_by_track`` as it was before --folds: the default must stay this, bit for bit."""
-    rng = np.random.default_rng(seed)
-    by_class = defaultdict(list)
-    for cid, tr in sorted(set(zip(labels.tolist(), tracks.tolist()))):
-        by_class[cid].append(tr)
-    val_tracks = set()
-    for cid in sorted(by_class):
-        trs = sorted(by_class[cid])
-        rng.shuffle(trs)
-        n_val = int(round(len(trs) * val_fraction))
-        if len(trs) >= 2:
-            n_val = min(max(n_val, 1), len(trs) - 1)
-        val_tracks.update(trs[:n_val])
-    is_val = np.fromiter((t in val_tracks for t in tracks.tolist()), bool, len(tracks))
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+# the validation indices ``split_by_track`` gave before --folds existed (code of bfbc965) for
+# ``_tracks()``: (val_fraction, seed) -> (how many, the first 16 hex digits of their int64 SHA-256)
+LEGACY = {(0.15, 0): (240, "a711690f334fdd0e"), (0.2, 3): (310, "fb4dd7e5d049a73c"),
+          (0.34, 1): (505, "e4e8f5b68c23e6d7")}
+
+
+def _digest(idx: np.ndarray) -> tuple[int, str]:
+    return len(idx), hashlib.sha256(np.asarray(idx, np.int64).tobytes()).hexdigest()[:16]
 
 
 @pytest.mark.parametrize("k", [2, 5, 7])
@@ -81,13 +73,13 @@ def test_folds_are_reproducible_and_drawn_with_the_split_seed() -> None:
 
 def test_the_default_split_is_unchanged() -> None:
     labels, tracks = _tracks()
-    for frac, seed in ((0.15, 0), (0.2, 3), (0.34, 1)):
-        old = _legacy_split(labels, tracks, frac, seed)
-        new = datasets.split_by_track(labels, tracks, frac, seed)
-        assert all(np.array_equal(x, y) for x, y in zip(old, new))
+    for (frac, seed), expected in LEGACY.items():
+        train, val = datasets.split_by_track(labels, tracks, frac, seed)
+        assert _digest(val) == expected
+        assert len(train) + len(val) == len(labels) and not set(train) & set(val)
         rec = datasets.split_from_record(labels, tracks, {"by": "track", "seed": seed, "val_fraction": frac,
                                                           "train_stride": 1})
-        assert all(np.array_equal(x, y) for x, y in zip(old, rec))
+        assert all(np.array_equal(x, y) for x, y in zip((train, val), rec))
 
 
 def test_bad_folds_are_refused() -> None:
