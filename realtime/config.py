@@ -24,6 +24,7 @@ MODELS = _HERE / "_models" if (_HERE / "_models" / "config.json").is_file() else
 DEFAULT_CONFIG = MODELS / "config.json"
 # what must agree between how a candidate was found and its class, loosest first
 CONSISTENCY = ("none", "colour", "shape")
+DESIGN_CHECKS = ("stop", "no_entry", "mandatory")  # the printed-design checks of realtime.design
 
 
 class ConfigError(ValueError):
@@ -228,6 +229,14 @@ class DesignConfig:
     square_middle: float = 0.45  # radius of the middle the reference blue is taken from (of the half side)
     square_tolerance: int = 50
     square_max_fill: float = 0.93  # convex hull over its smallest rectangle: a disc ~0.79, a square ~1
+    # which checks run (of DESIGN_CHECKS); each is kept by its cross-validated GTSDB figures
+    # (docs/DETECTOR.md, "Design checks on the folds")
+    checks: tuple[str, ...] = ("stop", "no_entry", "mandatory")
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.checks) - set(DESIGN_CHECKS))
+        if unknown:
+            raise ValueError(f"unknown design checks {unknown}; expected some of {DESIGN_CHECKS}")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ class DesignChecks:
         self.c = config or DesignConfig()
         d = detect or DetectorConfig()
         self.blue_hue = d.blue_hue
-        self.checks: dict[int, Check] = {STOP: self.stop, NO_ENTRY: self.no_entry,
-                                         **{c: self.mandatory for c in MANDATORY}}
+        by_name: dict[str, dict[int, Check]] = {"stop": {STOP: self.stop}, "no_entry": {NO_ENTRY: self.no_entry},
+                                                "mandatory": {c: self.mandatory for c in MANDATORY}}
+        self.checks: dict[int, Check] = {cid: check for name in self.c.checks for cid, check in by_name[name].items()}
 
     def __getitem__(self, class_id: int) -> Check:
         return self.checks[class_id]

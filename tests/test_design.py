@@ -27,6 +27,17 @@ def test_the_checked_classes_and_the_rest():
     assert not DESIGN.passes(img, 17, (10, 10, 50, 50)) and not DESIGN.passes(img, 14, (10, 10, 50, 50))
 
 
+def test_the_checks_that_run_are_chosen_by_name():
+    """``design.checks`` names the checks that run (how each is weighed on the folds); the rest pass."""
+    img = np.zeros((100, 100, 3), np.uint8)
+    only_stop = DesignChecks(DesignConfig(checks=("stop",)))
+    assert sorted(only_stop.checks) == [STOP]
+    assert not only_stop.passes(img, 14, (10, 10, 50, 50)) and only_stop.passes(img, 17, (10, 10, 50, 50))
+    assert DesignChecks(DesignConfig(checks=())).checks == {}
+    with pytest.raises(ValueError, match="unknown design checks"):
+        DesignConfig(checks=("stop", "yield"))
+
+
 def test_the_checks_follow_their_config():
     """The thresholds are ``DesignConfig``'s and the blue hue the detector's: a plain red disc with a
     white bar is no entry as shipped, and not where its red bands would have to be more than all red."""

@@ -78,3 +78,19 @@ def test_a_required_renamed_option_is_still_required_and_one_spelling_at_a_time(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--output" in err or "--gtsrb" in err
+
+
+def test_the_evaluations_take_the_settings_and_show_them_without_running(tmp_path, capsys) -> None:
+    """eval-detection and eval-driveby take --config/--set like `realtime run`; --show-config prints
+    the settings in force and runs nothing (no scenes or video are read)."""
+    import json
+
+    from training.__main__ import main
+
+    missing = str(tmp_path / "nothing")
+    assert main(["eval-detection", "--scenes", missing, "--gt", missing, "--output", missing,
+                 "--set", 'design.checks=["stop"]', "--show-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["design"]["checks"] == ["stop"]
+    assert main(["eval-driveby", "--video", missing, "--gt", missing, "--set", "track.k=2", "--show-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["track"]["k"] == 2
+    assert not (tmp_path / "nothing").exists()

@@ -227,6 +227,8 @@ def _add_legibility(sub) -> None:
 
 
 def _add_eval_detection(sub, unit_float) -> None:
+    from realtime.cli.args import add_config_options
+
     d = _command(sub, "eval-detection", "GTSDB protocol on scenes with gt.txt")
     d.add_argument("--scenes", required=True, metavar="DIR", help="GTSDB-style scene images")
     d.add_argument("--gt", required=True, metavar="GT.txt", help="their gt.txt")
@@ -242,6 +244,7 @@ def _add_eval_detection(sub, unit_float) -> None:
     d.add_argument("--no-closer-look", dest="no_closer_look", action="store_true",
                    help="the detector's own candidates only, without the closer look around the gated ones")
     d.add_argument("--no-refine", dest="no_closer_look", action="store_true", help=argparse.SUPPRESS)  # old name
+    add_config_options(d)
     d.add_argument("--detections", default=None, metavar="FILE.jsonl",
                    help="score this JSON-lines file instead of running the system: the event log of `realtime "
                         "run SCENES --events FILE`, this command's detections.jsonl, or any detector's output "
@@ -364,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
 
     log_to_stderr()
     try:
+        if getattr(args, "show_config", False):  # the commands that run the cascade: print its settings
+            from realtime.cli.args import config_from_args
+
+            print(config_from_args(args).to_json())
+            return 0
         return _handler(args.cmd)(args)
     except (DatasetError, ModelError, SourceError, OutputError, OSError, ValueError) as exc:  # bad input
         print(f"error: {exc}", file=sys.stderr)
