@@ -21,7 +21,8 @@ from realtime.video import write_atomic
 # the sign-track table (``--tracks``, and the batch's signs.csv after its "video" column)
 TRACK_COLUMNS = ("track_id", "class_id", "label", "first_frame", "last_frame", "first_t", "last_t", "frames_seen",
                  "best_score")
-EVENT_KEYS = ("source", "frame", "t", "box", "class_id", "label", "score", "track_id", "confirmed", "found")
+EVENT_KEYS = ("source", "frame", "t", "box", "class_id", "label", "score", "track_id", "confirmed", "found",
+              "agreement")
 
 
 def event_record(source: str, frame: int, t: float, det: Detection,
@@ -39,6 +40,7 @@ def event_record(source: str, frame: int, t: float, det: Detection,
         "track_id": det.track_id,
         "confirmed": bool(det.confirmed),
         "found": det.found,  # "detector" on this frame, or "track": where its track's box should be
+        "agreement": round(float(det.agreement), 3),  # share of its track's vote behind class_id (1 untracked)
     }
 
 

@@ -291,12 +291,13 @@ def test_painter_draws_boxes_hud_and_panel() -> None:
 
 
 def test_event_writer_and_summary_units(tmp_path: Path) -> None:
-    d = Detection((1.23, 2, 3, 4), 0.5, 14, track_id=9, confirmed=True)
+    d = Detection((1.23, 2, 3, 4), 0.5, 14, track_id=9, confirmed=True, agreement=2 / 3)
     with EventWriter(tmp_path / "e.jsonl") as w:
         w.write("cam", 5, 0.5, [d])
     (e,) = read_events(tmp_path / "e.jsonl")
     assert e == {"source": "cam", "frame": 5, "t": 0.5, "box": [1.2, 2.0, 3.0, 4.0], "class_id": 14,
-                 "label": "Stop", "score": 0.5, "track_id": 9, "confirmed": True, "found": "detector"}
+                 "label": "Stop", "score": 0.5, "track_id": 9, "confirmed": True, "found": "detector",
+                 "agreement": 0.667}
     s = Summary()
     s.add(0, 0.0, [d])
     s.add(1, 1.0, [d, Detection((0, 0, 1, 1), 0.9, 14, track_id=10, confirmed=True)])
