@@ -394,3 +394,33 @@ def test_fold_verifiers_come_from_the_card_or_not_at_all():
     assert [float(v[n].w[0]) for n in names] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     card.extra["verifier_folds"] = heads[:4]
     assert fold_verifiers(card, names) is None
+
+
+def test_recognizer_at_gt_boxes_counts_every_annotated_sign_by_category_and_limit(tmp_path: Path):
+    """The recognizer alone on the annotated boxes: what it reads at each one, tallied by hand."""
+    import cv2
+
+    from training.detection_eval import recognizer_at_gt
+
+    scenes = []
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((40, 60, 3), np.uint8))
+        scenes.append(tmp_path / name)
+    gts = {"a.png": ImageBoxes(np.array([[1, 1, 9, 9], [10, 10, 20, 20]]), np.array([1, 14])),  # 30 km/h, stop
+           "b.png": ImageBoxes(np.array([[5, 5, 15, 15]]), np.array([38])),                      # keep right
+           "c.png": ImageBoxes(np.zeros((0, 4)), np.zeros(0))}
+    reads = {(1.0, 1.0): 2, (10.0, 10.0): 14, (5.0, 5.0): 38}  # 30 read as 50; the others right
+
+    class Fake:
+        def classify_boxes(self, frame, boxes):
+            assert frame.shape == (40, 60, 3)
+            ids = np.array([reads[(float(b[0]), float(b[1]))] for b in boxes])
+            return Classified(ids, np.ones(len(ids)), np.zeros((len(ids), 43)), np.asarray(boxes), np.ones(len(ids)))
+
+    r = recognizer_at_gt(Fake(), scenes, gts)
+    assert r["signs"] == 3 and r["accuracy"] == pytest.approx(2 / 3)
+    assert r["categories"]["prohibitory"] == {"signs": 1, "accuracy": 0.0}
+    assert r["categories"]["mandatory"] == {"signs": 1, "accuracy": 1.0}
+    assert r["categories"]["danger"] == {"signs": 0, "accuracy": None}
+    assert r["speed_limits"]["images"] == 1 and r["speed_limits"]["errors_within_group"] == 1
+    assert r["confusions"] == [{"true": 1, "pred": 2, "count": 1}]

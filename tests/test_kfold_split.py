@@ -127,3 +127,14 @@ def test_the_card_records_the_fold_and_evaluate_re_creates_it(tmp_path) -> None:
     ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert ev["n"] == len(va)
     assert ev["accuracy"] == pytest.approx(card.validation["accuracy"], abs=1e-6)
+
+
+def test_val_fraction_0_trains_on_every_track_and_the_record_recreates_it() -> None:
+    labels, tracks = _tracks()
+    train, val = datasets.split_by_track(labels, tracks, 0.0, seed=0)
+    assert len(val) == 0 and np.array_equal(train, np.arange(len(labels)))
+    rec = datasets.split_from_record(labels, tracks, {"by": "track", "seed": 0, "val_fraction": 0.0})
+    assert len(rec[1]) == 0 and np.array_equal(rec[0], train)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="share of the tracks"):
+            datasets.split_by_track(labels, tracks, bad, seed=0)

@@ -161,3 +161,27 @@ def test_the_cli_passes_the_options_and_their_defaults_keep_todays_recipe() -> N
     ev = ["evaluate", "--gtsrb", "d", "--model", "m.keras", "--output", "o"]
     assert _parser().parse_args(ev).framing == "roi"
     assert _parser().parse_args([*ev, "--framing", "whole"]).framing == "whole"
+
+
+def test_a_model_trained_on_every_track_has_a_card_but_no_validation_figures(recipe, tmp_path) -> None:
+    """The shipped recognizer's schedule is chosen on the folds, then trained on every track
+    (``val_fraction`` 0): nothing is validated, picked or stopped early on."""
+    from training.__main__ import main
+    from training.train import train
+
+    data, _, _ = recipe
+    summ = train(str(data), str(tmp_path), epochs=2, batch_size=16, width=4, val_fraction=0.0, patience=0,
+                 name="all", verbose=0, warmup_epochs=0, quantize="none")
+    assert summ == {"n": 0}
+    card = ModelCard.load(tmp_path / "all.json")
+    t = card.training
+    assert t["val_images"] == 0 and t["train_images"] == t["images"] and t["epochs_run"] == 2
+    assert t["split"]["val_fraction"] == 0.0 and card.validation["n"] == 0
+    assert "val_accuracy" not in t["history"] and "validation" not in card.extra["litert"]
+    Classifier(tmp_path / "all.keras", backend="tf-function")  # it loads and runs like any other
+    # evaluating "its validation split" is a user error with one clear line, not an empty report
+    argv = ["evaluate", "--gtsrb", str(data), "--model", str(tmp_path / "all.keras"), "--split", "val",
+            "--output", str(tmp_path / "ev")]
+    assert main(argv) != 0
+    with pytest.raises(ValueError, match="patience 0"):
+        train(str(data), str(tmp_path / "p"), epochs=1, val_fraction=0.0, patience=3)

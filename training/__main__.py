@@ -53,7 +53,8 @@ def _add_train(sub) -> None:
     t.add_argument("--split-seed", type=int, default=None,
                    help="seed of the validation split; keep it to compare runs from other starts (default: --seed)")
     t.add_argument("--val-fraction", type=float, default=0.15,
-                   help="share of the tracks held out for validation (default: %(default)s)")
+                   help="share of the tracks held out for validation; 0 trains on every track (with --patience 0: "
+                        "nothing to validate on) (default: %(default)s)")
     t.add_argument("--folds", type=int, default=None, metavar="K",
                    help="k-fold split instead: each class's tracks dealt into K folds with the split seed; "
                         "needs --fold (default: none, the --val-fraction split)")
@@ -121,6 +122,13 @@ def _add_evaluate(sub) -> None:
                    help="roi: each sign framed from its annotated box plus the model's margin, as the detector "
                         "frames it; whole: the whole image as it is, as `realtime classify --no-roi` reads an image "
                         "file (default: %(default)s)")
+
+
+def _add_fold_summary(sub) -> None:
+    f = _command(sub, "fold-summary", "mean and spread over folds of `evaluate --split val` reports")
+    f.add_argument("reports", nargs="+", metavar="DIR", help="evaluate output folders (or their metrics.json), "
+                   "one per fold's model, all with one framing")
+    f.add_argument("--output", dest="out", default=None, metavar="FILE.json", help="also write the summary here")
 
 
 def _add_preprocessing(sub) -> None:
@@ -284,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_export(sub)
     _add_evaluate(sub)
+    _add_fold_summary(sub)
     _add_preprocessing(sub)
     _add_scenes_video(sub)
     _add_train_gate(sub)
@@ -350,7 +359,8 @@ HANDLERS = {"explore": _explore, "train": _train, "evaluate": _evaluate, "scenes
             "render-driveby": _render_driveby}
 MAINS = {"export": "export", "bench-preprocess": "bench_preprocess", "compare-preprocessing": "compare",
          "train-gate": "gate", "train-locator": "locator", "fit-verifier": "verifier", "eval-driveby": "track_eval",
-         "pictogram-legibility": "legibility", "eval-detection": "detection_eval", "soak": "soak"}
+         "pictogram-legibility": "legibility", "eval-detection": "detection_eval", "soak": "soak",
+         "fold-summary": "fold_summary"}
 
 
 def _handler(cmd: str):

@@ -121,9 +121,14 @@ def split_by_track(labels: np.ndarray, tracks: np.ndarray, val_fraction: float =
     Stratified per class: each class gives ``val_fraction`` of its tracks (at least one
     where it has two or more), so the rare classes are in the validation set too. With
     ``folds`` K and ``fold`` I (``track_folds``), fold I is the validation set and the
-    other K - 1 folds the training set; ``val_fraction`` is then unused.
+    other K - 1 folds the training set; ``val_fraction`` is then unused. ``val_fraction`` 0 puts
+    every track in the training set, for a model shipped with a schedule the folds chose.
     """
     check_folds(folds, fold)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction is a share of the tracks, 0 <= f < 1; got {val_fraction}")
+    if folds is None and val_fraction == 0.0:
+        return np.arange(len(tracks)), np.zeros(0, np.int64)
     if folds is not None:
         fold_of = track_folds(labels, tracks, folds, seed)
         is_val = np.fromiter((fold_of[t] == fold for t in tracks.tolist()), bool, len(tracks))

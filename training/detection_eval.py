@@ -352,6 +352,39 @@ def run_scenes(cascade: Cascade | None, detector: Detector, scenes: Sequence[Pat
     return classified, cands, gate_scores, times, coarse
 
 
+def recognizer_at_gt(recognizer, scenes: Sequence[Path], gts: Mapping[str, ImageBoxes]) -> dict:
+    """The recognizer alone on every annotated sign of the scenes, each framed from its annotated box
+    as the detector's boxes are: real-scene crops that no model trained on (the scenes are not
+    GTSRB), so a check of recognition on unseen data apart from detection. Accuracy overall and per
+    category, the speed-limit group's report, and every confusion (true, predicted, count)."""
+    from training.evaluate import LIMIT_CLASSES
+    from training.metrics import limit_report
+
+    truth, pred = [], []
+    for path in scenes:
+        g = gts.get(path.name)
+        if g is None or not len(g.boxes):
+            continue
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"cannot read image {path}")
+        truth.extend(int(c) for c in g.classes)
+        pred.extend(int(c) for c in recognizer.classify_boxes(img, g.boxes).ids)
+    t, p = np.array(truth, np.int64), np.array(pred, np.int64)
+    cats = np.array([category_of(int(c)) for c in t.tolist()])
+    pairs: dict[tuple[int, int], int] = {}
+    for a, b in zip(t.tolist(), p.tolist()):
+        if a != b:
+            pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    return {"signs": len(t), "accuracy": float((t == p).mean()) if len(t) else None,
+            "categories": {c: {"signs": int((cats == c).sum()),
+                               "accuracy": float((t[cats == c] == p[cats == c]).mean()) if (cats == c).any() else None}
+                           for c in CATEGORIES},
+            "speed_limits": limit_report(t, p, LIMIT_CLASSES),
+            "confusions": [{"true": a, "pred": b, "count": n}
+                           for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]}
+
+
 MISS_REASONS = ("no candidate within IoU 0.3", "the gate scores it under gate_min",
                 "the box head's box misses IoU 0.6", "wrong class", "route inconsistent with the class",
                 "score under the route's threshold", "lost to another detection (de-duplication)")
@@ -533,6 +566,12 @@ def main(args) -> int:
         return 0
     cfg = shipped
     report["model"] = str(cascade.classify.recognizer.path)
+    rec = report["recognizer_at_gt_boxes"] = recognizer_at_gt(cascade.classify.recognizer, scenes, gts)
+    if rec["signs"]:
+        print(f"recognizer alone on the {rec['signs']} annotated signs: accuracy {rec['accuracy']:.2%}; "
+              + ", ".join(f"{c} {v['accuracy']:.2%}" for c, v in rec["categories"].items() if v["signs"])
+              + "; most confused: "
+              + (", ".join(f"{r['true']}->{r['pred']} {r['count']}" for r in rec["confusions"][:5]) or "none"))
     report["config"] = cfg.to_dict()
     # each classified detection's gate P(sign): the folds choose the gate threshold by it
     gate_of = {n: gate_scores[n][to_classify(cands[n], gate_scores[n], cascade.classify.gate)] for n in classified}

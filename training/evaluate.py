@@ -36,6 +36,9 @@ def load_split(data: str, card, split: str = "all") -> datasets.Dataset:
         if sp.get("by") != "track":
             raise ValueError("the model card records no track-wise split; use --split all")
         _, va = datasets.split_from_record(ds.labels, ds.tracks, sp)  # a val_fraction or a k-fold split
+        if not len(va):
+            raise ValueError("the model was trained on every track, so it has no validation split; its recipe's "
+                             "cross-validated figures are in docs/MODEL.md (use --split all, or a fold's model)")
         ds = ds.subset(va)
     return ds
 

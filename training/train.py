@@ -172,7 +172,8 @@ def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
     train_ds, val_ds = ds.subset(tr_idx[::train_stride]), ds.subset(va_idx)
     print(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
           f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)", flush=True)
-    x_val = to_input(augment.batch(val_ds.images, val_ds.rois, cfg, None))
+    x_val = (to_input(augment.batch(val_ds.images, val_ds.rois, cfg, None)) if len(val_ds)
+             else np.zeros((0, *cfg.input_shape), np.float32))
     meta = {
         "data": str(data), "images": len(ds), "train_images": len(train_ds), "val_images": len(val_ds),
         "train_tracks": len(set(train_ds.tracks)), "val_tracks": len(set(val_ds.tracks)),
@@ -328,6 +329,8 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label smoothing is a share of the target, 0 <= e < 1; got {label_smoothing}")
     datasets.check_folds(folds, fold)
+    if folds is None and val_fraction == 0.0 and patience:
+        raise ValueError("training on every track (val_fraction 0) leaves nothing to stop early on: use patience 0")
     keras.utils.set_random_seed(seed)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +348,7 @@ def train(data: str, out: str, epochs: int = 40, batch_size: int = 128, seed: in
                               label_smoothing)
     # fit
     ckpt = out_dir / "checkpoint.keras"
-    hist = model.fit(seq, validation_data=(x_val, val_y), epochs=epochs,
+    hist = model.fit(seq, validation_data=(x_val, val_y) if len(x_val) else None, epochs=epochs,
                      callbacks=_callbacks(seq, out_dir, ckpt, monitor, patience, ema, stop_after), verbose=verbose)
     _final_weights(model, ckpt, ema, soup, start_weights)
     # export and card
@@ -371,9 +374,11 @@ def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: 
     import keras
     import tensorflow as tf
 
-    scores = predict_scores(model, x_val)
-    summ = metrics.summary(val_ds.labels, scores, list(NAMES), rarity=np.asarray(meta["class_counts_train"]))
     from training import net
+
+    validated = len(x_val) > 0  # a model trained on every track has no validation set
+    summ = (metrics.summary(val_ds.labels, predict_scores(model, x_val), list(NAMES),
+                            rarity=np.asarray(meta["class_counts_train"])) if validated else None)
 
     keras_path, tfl_path = out_dir / f"{name}.keras", out_dir / f"{name}.tflite"
     shipped = net.with_features(model) if isinstance(model.output, dict) else model
@@ -386,13 +391,19 @@ def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: 
         sha256={"keras": sha256(keras_path), "tflite": sha256(tfl_path)},
         training={**meta, "epochs_run": len(history.get("loss", [])), "params": int(model.count_params()),
                   "keras": keras.__version__, "tensorflow": tf.__version__, "history": history},
-        validation={k: summ[k] for k in ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
-                                         "top_k", "rarest_classes_recall")},
+        validation=({k: summ[k] for k in ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1",
+                                          "top_k", "rarest_classes_recall")} if validated
+                    else {"n": 0, "note": "trained on every track: see its recipe's cross-validated figures"}),
         extra={"outputs": sorted(shipped.output) if isinstance(shipped.output, dict) else ["probs"]},
     )
     card.save(out_dir / f"{name}.json")
-    card.extra["litert"] = litert_validation(tfl_path, x_val, val_ds.labels, quantize)  # reads the card just saved
+    card.extra["litert"] = (litert_validation(tfl_path, x_val, val_ds.labels, quantize)  # reads the card just saved
+                            if validated else litert_record(tfl_path, quantize))
     card.save(out_dir / f"{name}.json")
+    if not validated:
+        print(f"trained on every track ({meta['train_images']} images): no validation figures")
+        print(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')}")
+        return {"n": 0}
     (out_dir / "val_metrics.json").write_text(json.dumps(summ, indent=1))
     print(f"validation accuracy {summ['accuracy']:.4%}, macro F1 {summ['macro_f1']:.4f}; rarest classes recall: "
           + ", ".join(f"{k}: {v:.3f}" for k, v in summ["rarest_classes_recall"].items()))
