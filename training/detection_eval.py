@@ -30,6 +30,7 @@ from realtime.reject import Reject, consistent
 from realtime.types import Detection
 from realtime.versions import library_versions, one_line
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
+from training.metrics import LIMIT_CLASSES, confusions, limit_report
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
 # min_score grid searched by CV: coarse up to 0.95, then ever closer to 1 (softmax scores crowd there)
@@ -357,9 +358,6 @@ def recognizer_at_gt(recognizer, scenes: Sequence[Path], gts: Mapping[str, Image
     as the detector's boxes are: real-scene crops that no model trained on (the scenes are not
     GTSRB), so a check of recognition on unseen data apart from detection. Accuracy overall and per
     category, the speed-limit group's report, and every confusion (true, predicted, count)."""
-    from training.evaluate import LIMIT_CLASSES
-    from training.metrics import limit_report
-
     truth, pred = [], []
     for path in scenes:
         g = gts.get(path.name)
@@ -372,17 +370,12 @@ def recognizer_at_gt(recognizer, scenes: Sequence[Path], gts: Mapping[str, Image
         pred.extend(int(c) for c in recognizer.classify_boxes(img, g.boxes).ids)
     t, p = np.array(truth, np.int64), np.array(pred, np.int64)
     cats = np.array([category_of(int(c)) for c in t.tolist()])
-    pairs: dict[tuple[int, int], int] = {}
-    for a, b in zip(t.tolist(), p.tolist()):
-        if a != b:
-            pairs[(a, b)] = pairs.get((a, b), 0) + 1
     return {"signs": len(t), "accuracy": float((t == p).mean()) if len(t) else None,
             "categories": {c: {"signs": int((cats == c).sum()),
                                "accuracy": float((t[cats == c] == p[cats == c]).mean()) if (cats == c).any() else None}
                            for c in CATEGORIES},
             "speed_limits": limit_report(t, p, LIMIT_CLASSES),
-            "confusions": [{"true": a, "pred": b, "count": n}
-                           for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]}
+            "confusions": confusions(t, p)}
 
 
 MISS_REASONS = ("no candidate within IoU 0.3", "the gate scores it under gate_min",

@@ -86,7 +86,7 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
                  "skipped_unreadable": ds.skipped,
                  "tracks_with_errors": track_errors(ds.labels, ds.tracks, probs.argmax(1) != y),
                  # speed limits and end-of-limit signs: a wrong limit on the panel is the worst error
-                 "speed_limits": metrics.limit_report(ds.labels, ids[probs.argmax(1)], LIMIT_CLASSES)})
+                 "speed_limits": metrics.limit_report(ds.labels, ids[probs.argmax(1)], metrics.LIMIT_CLASSES)})
     (out_dir / "metrics.json").write_text(json.dumps(summ, indent=1) + "\n")
 
     cm = np.asarray(summ["confusion_matrix"])
@@ -107,10 +107,6 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     _print_summary(summ, n_out)
     print(f"wrote metrics.json, confusion_matrix.png, training_curves.png, worst_mistakes.png to {out_dir}")
     return summ
-
-
-# the speed limits (0-5, 7, 8) and the end-of signs a driver reads beside them (6, 32, 41, 42)
-LIMIT_CLASSES = [*range(9), 32, 41, 42]
 
 
 def track_errors(labels: np.ndarray, tracks: np.ndarray, wrong: np.ndarray) -> list[dict]:

@@ -60,18 +60,27 @@ def summary(y_true: np.ndarray, scores: np.ndarray, names: list[str], rare: int 
     }
 
 
+# the speed limits (0-5, 7, 8) and the end-of signs a driver reads beside them (6, 32, 41, 42)
+LIMIT_CLASSES = [*range(9), 32, 41, 42]
+
+
+def confusions(y_true_ids: np.ndarray, y_pred_ids: np.ndarray) -> list[dict]:
+    """Every confusion, most frequent first: {"true", "pred", "count"} for each (true id, predicted
+    id) pair that differ, ties in id order."""
+    pairs: dict[tuple[int, int], int] = {}
+    for a, b in zip(np.asarray(y_true_ids).tolist(), np.asarray(y_pred_ids).tolist()):
+        if a != b:
+            pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    return [{"true": a, "pred": b, "count": n} for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def limit_report(y_true_ids: np.ndarray, y_pred_ids: np.ndarray, limits: list[int]) -> dict:
     """The errors a driver-alert tool minds most: on images of the speed-limit and end-of-limit classes
     (``limits``), accuracy, and every confusion (true id -> predicted id, count), within the group
     (a wrong limit on the panel) and out of it."""
     t, p = np.asarray(y_true_ids), np.asarray(y_pred_ids)
     on = np.isin(t, limits)
-    pairs: dict[tuple[int, int], int] = {}
-    for a, b in zip(t[on].tolist(), p[on].tolist()):
-        if a != b:
-            pairs[(a, b)] = pairs.get((a, b), 0) + 1
-    rows = [{"true": a, "pred": b, "count": n, "within_group": b in limits}
-            for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+    rows = [{**r, "within_group": r["pred"] in limits} for r in confusions(t[on], p[on])]
     n = int(on.sum())
     return {"classes": sorted(limits), "images": n,
             "accuracy": float((t[on] == p[on]).mean()) if n else None,
