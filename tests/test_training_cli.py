@@ -94,3 +94,51 @@ def test_the_evaluations_take_the_settings_and_show_them_without_running(tmp_pat
     assert main(["eval-driveby", "--video", missing, "--gt", missing, "--set", "track.k=2", "--show-config"]) == 0
     assert json.loads(capsys.readouterr().out)["track"]["k"] == 2
     assert not (tmp_path / "nothing").exists()
+
+
+def test_library_modules_print_nothing_and_parse_no_arguments() -> None:
+    """Only the command-line layers (``realtime/cli``, ``training/__main__``) print or build parsers;
+    the modules log, and the command line decides what the user sees."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted([*root.glob("realtime/**/*.py"), *root.glob("training/**/*.py")]):
+        rel = path.relative_to(root)
+        if rel.parts[:2] == ("realtime", "cli") or rel.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in ("print", "ArgumentParser"):
+                    offenders.append(f"{rel}:{node.lineno} {name}")
+    assert not offenders, offenders
+
+
+def test_training_messages_reach_the_user_through_the_command_line_only(tmp_path, capsys) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from training.__main__ import main
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(scenes / f"{i:05d}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    (scenes / "00002.png").write_bytes(b"not an image")
+    # called as a library (a fresh process: logging set up by a command earlier in this one would show it)
+    lib = subprocess.run([sys.executable, "-c", "import sys; from training.scenes_video import make_video; "
+                          "assert make_video(sys.argv[1], sys.argv[2], hold=1) == 2", str(scenes),
+                          str(tmp_path / "lib.mp4")], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert lib.returncode == 0, lib.stderr
+    # no figures or progress; a warning goes where Python's logging sends it unconfigured (stderr)
+    assert lib.stdout == "" and "wrote" not in lib.stderr
+    assert main(["scenes-video", "--scenes", str(scenes), "--output", str(tmp_path / "cli.mp4"), "--hold", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote" in out and "2 frames" in out
+    assert err.strip() == f"warning: unreadable image, skipped: {scenes / '00002.png'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -280,6 +281,26 @@ def _add_soak(sub, positive_int) -> None:
     k.add_argument("--recognizer", default=None, metavar="MODULE:FUNCTION", help=argparse.SUPPRESS)
 
 
+class _Console(logging.Handler):
+    """What the training modules log, for the user: figures and progress on the stdout of the
+    moment (tests swap it), warnings as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr, flush=True)
+        else:
+            print(record.getMessage(), flush=True)
+
+
+def _console() -> None:
+    """Show the training modules' messages (they log, and print nothing themselves), once per process."""
+    logger = logging.getLogger("training")
+    if not any(isinstance(h, _Console) for h in logger.handlers):
+        logger.addHandler(_Console(logging.INFO))
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def _parser() -> argparse.ArgumentParser:
     from realtime import __version__
     from realtime.cli.args import positive_int, unit_float
@@ -376,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.datasets import DatasetError
 
     log_to_stderr()
+    _console()
     try:
         if getattr(args, "show_config", False):  # the commands that run the cascade: print its settings
             from realtime.cli.args import config_from_args

@@ -9,12 +9,15 @@ gate's. The cut-out-crop path (``prepare_batch``, image files) is timed for comp
 from __future__ import annotations
 
 import json
+import logging
 import timeit
 
 import cv2
 import numpy as np
 
 from realtime.preprocess import Preprocessing, prepare_batch, prepare_boxes
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 SETTINGS = {
     "recognizer: rgb, CLAHE 4x4 on YCrCb (shipped)": Preprocessing(clahe_grid=4, clahe_clip=8.0),
@@ -54,10 +57,10 @@ def bench(n_crops: int = 256, repeat: int = 9, seed: int = 0) -> dict:
     groups = [crops[i:i + 32] for i in range(0, n_crops, 32)]
     t = min(timeit.repeat(lambda: [prepare_batch(g, cfg) for g in groups], number=1, repeat=repeat))
     results["cut-out crops (prepare_batch), shipped settings"] = {"batch32": 1000 * t / n_crops}
-    print(f"{'setting':<52}{'batch 1':>10}{'batch 8':>10}{'batch 32':>10}   ms per crop")
+    log.info(f"{'setting':<52}{'batch 1':>10}{'batch 8':>10}{'batch 32':>10}   ms per crop")
     for name, row in results.items():
-        print(f"{name:<52}" + "".join(f"{row[k]:>10.4f}" if k in row else f"{'-':>10}"
-                                      for k in ("batch1", "batch8", "batch32")))
+        log.info(f"{name:<52}" + "".join(f"{row[k]:>10.4f}" if k in row else f"{'-':>10}"
+                                         for k in ("batch1", "batch8", "batch32")))
     return results
 
 

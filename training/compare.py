@@ -9,6 +9,7 @@ CNN's final accuracy; the CNN runs of ``train`` confirm the chosen setting.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 from realtime.classes import NUM_CLASSES
 from realtime.preprocess import COLOURS, CONTRASTS, Preprocessing, to_input
 from training import augment, datasets
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 # colour mode x contrast method at the default CLAHE settings, then the CLAHE settings themselves:
 # on 32x32 crops a 4x4 grid leaves 64 pixels a tile, and a low clip limit then barely changes a dark crop
@@ -62,9 +65,9 @@ def compare(data: str, seed: int = 0, val_fraction: float = 0.15, lam: float = 1
         x = to_input(augment.batch(ds.images, ds.rois, cfg, None))
         acc = ridge_probe(x[tr], ds.labels[tr], x[va], ds.labels[va], lam)
         results[name] = acc
-        print(f"{name:<36} ridge-probe validation accuracy {acc:.4f}  ({time.time() - t0:.0f}s)", flush=True)
+        log.info(f"{name:<36} ridge-probe validation accuracy {acc:.4f}  ({time.time() - t0:.0f}s)")
     best = max(results, key=results.get)
-    print(f"best: {best}")
+    log.info(f"best: {best}")
     return {"probe": "ridge", "lambda": lam, "seed": seed, "val_fraction": val_fraction,
             "train_images": int(len(tr)), "val_images": int(len(va)), "accuracy": results, "best": best}
 

@@ -10,6 +10,7 @@ what the full system can reach.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -31,6 +32,8 @@ from realtime.types import Detection
 from realtime.versions import library_versions, one_line
 from training.detmetrics import IOU_THRESHOLD, ImageBoxes, candidate_recall, evaluate, match, pool, pr_curve
 from training.metrics import LIMIT_CLASSES, confusions, limit_report
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
 # min_score grid searched by CV: coarse up to 0.95, then ever closer to 1 (softmax scores crowd there)
@@ -514,11 +517,11 @@ def score_file(path: Path, scenes: Sequence[Path], gts_all: Mapping[str, ImageBo
     out.mkdir(parents=True, exist_ok=True)
     report = {"scenes": len(scenes), "signs": int(sum(len(g) for g in gts.values())), "detections_file": str(path),
               "detections": int(sum(len(d) for d in dets.values())), "scored": scored}
-    print(_table(f"{path.name}: {report['detections']} detections on {len(scenes)} scenes", scored))
+    log.info(_table(f"{path.name}: {report['detections']} detections on {len(scenes)} scenes", scored))
     plot_pr(dets, gts, out / "pr_curves.png", {path.name: scored["end_to_end"]})
     _draw_examples(scenes, dets, gts, out)
     (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
-    print(f"wrote {out / 'report.json'}, pr_curves.png, scene_*.png")
+    log.info(f"wrote {out / 'report.json'}, pr_curves.png, scene_*.png")
     return 0
 
 
@@ -561,10 +564,10 @@ def main(args) -> int:
     report["model"] = str(cascade.classify.recognizer.path)
     rec = report["recognizer_at_gt_boxes"] = recognizer_at_gt(cascade.classify.recognizer, scenes, gts)
     if rec["signs"]:
-        print(f"recognizer alone on the {rec['signs']} annotated signs: accuracy {rec['accuracy']:.2%}; "
-              + ", ".join(f"{c} {v['accuracy']:.2%}" for c, v in rec["categories"].items() if v["signs"])
-              + "; most confused: "
-              + (", ".join(f"{r['true']}->{r['pred']} {r['count']}" for r in rec["confusions"][:5]) or "none"))
+        log.info(f"recognizer alone on the {rec['signs']} annotated signs: accuracy {rec['accuracy']:.2%}; "
+                 + ", ".join(f"{c} {v['accuracy']:.2%}" for c, v in rec["categories"].items() if v["signs"])
+                 + "; most confused: "
+                 + (", ".join(f"{r['true']}->{r['pred']} {r['count']}" for r in rec["confusions"][:5]) or "none"))
     report["config"] = cfg.to_dict()
     # each classified detection's gate P(sign): the folds choose the gate threshold by it
     gate_of = {n: gate_scores[n][to_classify(cands[n], gate_scores[n], cascade.classify.gate)] for n in classified}
@@ -584,7 +587,7 @@ def main(args) -> int:
     plot_pr(ranked, gts, out / "pr_curves.png", marks)
     _draw_examples(scenes, accepted, gts, out)
     (out / "report.json").write_text(json.dumps(_round(report), indent=1) + "\n")
-    print(f"wrote {out / 'report.json'}, detections.jsonl, pr_curves.png, scene_*.png")
+    log.info(f"wrote {out / 'report.json'}, detections.jsonl, pr_curves.png, scene_*.png")
     return 0
 
 
@@ -607,7 +610,7 @@ def _cascade(args, shipped: Config, names: list[str]) -> tuple[Cascade | None, t
 
     model = getattr(args, "model", None)
     if model is None and not Path(DEFAULT_MODEL).is_file():
-        print(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
+        log.info(f"note: no model at {DEFAULT_MODEL} and none given: detector-only figures")
         return None, (None, None, None)
     config = shipped.replace(classify=dict(box_scale=(1.0, 1.0)),
                              gate=dict(threshold=min(GATE_GRID[0], shipped.gate.threshold)))
@@ -617,18 +620,18 @@ def _cascade(args, shipped: Config, names: list[str]) -> tuple[Cascade | None, t
     if cascade.locator is not None:
         locators = fold_locators(DEFAULT_LOCATOR, names)
         if locators is None:
-            print(f"note: no fold localizers in {DEFAULT_LOCATOR.parent / 'folds'}: the shipped one saw these "
-                  "scenes, so the figures below are optimistic")
+            log.info(f"note: no fold localizers in {DEFAULT_LOCATOR.parent / 'folds'}: the shipped one saw these "
+                     "scenes, so the figures below are optimistic")
     gates = fold_gates(gate_path.parent, names) if cascade.gate is not None else None
     verifiers = fold_verifiers(cascade.classify.recognizer.card, names)
     if cascade.classify.verifier is not None and verifiers is None:
-        print("note: the recognizer's card holds no fold verifiers: its verifier saw these scenes, so the "
-              "figures below are optimistic")
+        log.info("note: the recognizer's card holds no fold verifiers: its verifier saw these scenes, so the "
+                 "figures below are optimistic")
     if cascade.gate is None:
-        print("note: no gate: every candidate goes to the classifier")
+        log.info("note: no gate: every candidate goes to the classifier")
     elif gates is None:
-        print(f"note: no fold gates in {gate_path.parent / 'folds'}: the shipped gate saw these scenes, "
-              "so the figures below are optimistic")
+        log.info(f"note: no fold gates in {gate_path.parent / 'folds'}: the shipped gate saw these scenes, "
+                 "so the figures below are optimistic")
     return cascade, (gates, verifiers, locators)
 
 
@@ -655,15 +658,15 @@ def _stage1_report(scenes, gts, cands, coarse, times, detector, cascade, folds) 
         report["closer_look_candidates_per_scene"] = round(
             sum(sum(d.colour != "learned" for d in c[coarse[n]:]) for n, c in cands.items()) / max(1, len(scenes)), 2)
     timing = report["timing"]
-    print(f"{len(scenes)} scenes, {report['signs']} signs; detect {timing['detect']['mean_ms']:.1f} ms/frame mean, "
-          f"locate {timing.get('locate', {}).get('mean_ms', 0.0):.1f}; "
-          f"{report['candidates']['candidates_per_image']:.1f} candidates/frame")
-    print(one_line(report["versions"]))
+    log.info(f"{len(scenes)} scenes, {report['signs']} signs; detect {timing['detect']['mean_ms']:.1f} ms/frame mean, "
+             f"locate {timing.get('locate', {}).get('mean_ms', 0.0):.1f}; "
+             f"{report['candidates']['candidates_per_image']:.1f} candidates/frame")
+    log.info(one_line(report["versions"]))
     for key, thr, who in (("candidates", 0.6, "stage 1"), ("candidates_iou_0.4", 0.4, "stage 1"),
                           ("candidates_colour_routes", 0.6, "colour routes")):
         rec = report[key]
-        print(f"{who} recall (any candidate at IoU >= {thr}): " + ", ".join(
-            f"{c} {rec[c]['recall']:.3f}" for c in (*CATEGORIES, "all") if rec[c]["recall"] is not None))
+        log.info(f"{who} recall (any candidate at IoU >= {thr}): " + ", ".join(
+               f"{c} {rec[c]['recall']:.3f}" for c in (*CATEGORIES, "all") if rec[c]["recall"] is not None))
     return report
 
 
@@ -676,16 +679,16 @@ def _configured(report: dict, accepted, cands, gate_scores, reported, gts, cfg: 
             for d in accepted[n]:
                 fh.write(json.dumps(detection_record(n, 0, d, NAMES[d.class_id])) + "\n")
     r = cfg.reject
-    print(_table(f"configured cascade (min_score {r.min_score}, per route {r.route_min_score}, "
-                 f"consistency {r.consistency}, box scale {tuple(cfg.classify.box_scale)})", configured))
-    print("crops classified a scene (first pass) by gate threshold: " + ", ".join(
-        f"{g} {c}" for g, c in report["crops_per_scene"].items()))
+    log.info(_table(f"configured cascade (min_score {r.min_score}, per route {r.route_min_score}, "
+                    f"consistency {r.consistency}, box scale {tuple(cfg.classify.box_scale)})", configured))
+    log.info("crops classified a scene (first pass) by gate threshold: " + ", ".join(
+           f"{g} {c}" for g, c in report["crops_per_scene"].items()))
     misses = miss_reasons(accepted, cands, gate_scores, reported, gts, cfg)
     report["configured_misses"] = misses
-    print(f"  where its {sum(m['signs'] for m in misses.values())} misses go (signs, of them under 32 px):")
+    log.info(f"  where its {sum(m['signs'] for m in misses.values())} misses go (signs, of them under 32 px):")
     for reason, m in misses.items():
         if m["signs"]:
-            print(f"    {reason:<44} {m['signs']:>4} {m['under_32px']:>4}")
+            log.info(f"    {reason:<44} {m['signs']:>4} {m['under_32px']:>4}")
 
 
 def _cross_validated(report: dict, classified, gts, cfg: Config, gate_of) -> None:
@@ -695,13 +698,13 @@ def _cross_validated(report: dict, classified, gts, cfg: Config, gate_of) -> Non
     rec = recommend(per_fold)
     report["cross_validated"] = {"folds": FOLDS, "objective": "end-to-end F1 on the other folds",
                                  "pooled_held_out": cv, "per_fold": per_fold, "recommended": rec}
-    print(_table(f"{FOLDS}-fold cross-validated (held-out folds pooled)", cv))
+    log.info(_table(f"{FOLDS}-fold cross-validated (held-out folds pooled)", cv))
     for f in per_fold:
-        print(f"  fold {f['fold']}: box scale {tuple(f['box_scale'])}, {f['consistency']}, "
-              f"gate threshold {f['gate_min']}, min_score {f['min_score']:.4f}, per route "
-              f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
-              f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
-    print(f"  recommended: {rec}")
+        log.info(f"  fold {f['fold']}: box scale {tuple(f['box_scale'])}, {f['consistency']}, "
+                 f"gate threshold {f['gate_min']}, min_score {f['min_score']:.4f}, per route "
+                 f"{ {r: round(v, 4) for r, v in f['route_min_score'].items()} }, held-out end-to-end "
+                 f"P {_fmt(f['held_out']['end_to_end']['precision'])} R {_fmt(f['held_out']['end_to_end']['recall'])}")
+    log.info(f"  recommended: {rec}")
 
 
 def _draw_examples(scenes: Sequence[Path], accepted: Mapping[str, list[Detection]],

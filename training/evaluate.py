@@ -7,6 +7,7 @@ so the figures describe what users get (LiteRT for ``.tflite``, tf.function for 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import numpy as np
 from realtime.classifier import Classifier
 from realtime.preprocess import prepare_batch, to_input
 from training import augment, datasets, metrics, plots
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 
 def _backend_for(model: str) -> str:
@@ -94,7 +97,7 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
                            f"{Path(model).name} on {split}, {framing} framing ({len(y)} images): "
                            f"accuracy {summ['accuracy']:.4%}")
     if not plots.training_curves(card.training.get("history", {}), out_dir / "training_curves.png"):
-        print("note: the model card holds no training history; training_curves.png not written")
+        log.info("note: the model card holds no training history; training_curves.png not written")
     pred = probs.argmax(1)
     wrong = np.flatnonzero(pred != y)
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:worst]
@@ -104,8 +107,8 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     plots.image_grid(tiles or [np.full((64, 64, 3), 255, np.uint8)], caps or ["no mistakes"],
                      out_dir / "worst_mistakes.png", cols=8,
                      title=f"Most confident mistakes ({len(np.flatnonzero(pred != y))} in all)")
-    _print_summary(summ, n_out)
-    print(f"wrote metrics.json, confusion_matrix.png, training_curves.png, worst_mistakes.png to {out_dir}")
+    _log_summary(summ, n_out)
+    log.info(f"wrote metrics.json, confusion_matrix.png, training_curves.png, worst_mistakes.png to {out_dir}")
     return summ
 
 
@@ -121,24 +124,25 @@ def track_errors(labels: np.ndarray, tracks: np.ndarray, wrong: np.ndarray) -> l
     return sorted(rows, key=lambda r: (-r["errors"], r["track"]))
 
 
-def _print_summary(summ: dict, n_out: int) -> None:
-    print(f"images {summ['n']} ({summ.get('framing', 'roi')} framing)  accuracy {summ['accuracy']:.4%}  "
-          f"top3 {summ['top_k']['top3']:.4%}  "
-          f"macro P/R/F1 {summ['macro_precision']:.4f}/{summ['macro_recall']:.4f}/{summ['macro_f1']:.4f}  "
-          f"({summ['ms_per_image']:.3f} ms/image, {summ['backend']})")
+def _log_summary(summ: dict, n_out: int) -> None:
+    log.info(f"images {summ['n']} ({summ.get('framing', 'roi')} framing)  accuracy {summ['accuracy']:.4%}  "
+             f"top3 {summ['top_k']['top3']:.4%}  "
+             f"macro P/R/F1 {summ['macro_precision']:.4f}/{summ['macro_recall']:.4f}/{summ['macro_f1']:.4f}  "
+             f"({summ['ms_per_image']:.3f} ms/image, {summ['backend']})")
     rows = sorted((r for r in summ["per_class"] if r["support"] > 0), key=lambda r: r["f1"])
-    print(f"{'id':>3} {'class':<42}{'prec':>8}{'recall':>8}{'F1':>8}{'support':>9}")
+    log.info(f"{'id':>3} {'class':<42}{'prec':>8}{'recall':>8}{'F1':>8}{'support':>9}")
     for r in rows:
-        print(f"{r['id']:>3} {r['name'][:41]:<42}{r['precision']:>8.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
-              f"{r['support']:>9}")
-    print("rarest classes, recall: " + ", ".join(f"{k}: {v:.4f}" for k, v in summ["rarest_classes_recall"].items()))
+        log.info(f"{r['id']:>3} {r['name'][:41]:<42}{r['precision']:>8.4f}{r['recall']:>8.4f}{r['f1']:>8.4f}"
+                 f"{r['support']:>9}")
+    log.info("rarest classes, recall: " + ", ".join(f"{k}: {v:.4f}" for k, v in summ["rarest_classes_recall"].items()))
     lim = summ.get("speed_limits")
     if lim and lim["images"]:
-        print(f"speed limits and end-of-limit ({lim['images']} images): accuracy {lim['accuracy']:.4%}, "
-              f"{lim['errors_within_group']} read as another limit, {lim['errors_out_of_group']} as something else; "
-              "most: " + (", ".join(f"{r['true']}->{r['pred']} {r['count']}" for r in lim["confusions"][:6]) or "none"))
+        most = ", ".join(f"{r['true']}->{r['pred']} {r['count']}" for r in lim["confusions"][:6]) or "none"
+        log.info(f"speed limits and end-of-limit ({lim['images']} images): accuracy {lim['accuracy']:.4%}, "
+                 f"{lim['errors_within_group']} read as another limit, {lim['errors_out_of_group']} as something else; "
+                 f"most: {most}")
     bad = summ.get("tracks_with_errors", [])
     if bad:
         errors = sum(r["errors"] for r in bad)
-        print(f"{errors} errors on {len(bad)} tracks; most: "
-              + ", ".join(f"{r['track']} {r['errors']}/{r['images']}" for r in bad[:5]))
+        log.info(f"{errors} errors on {len(bad)} tracks; most: "
+                 + ", ".join(f"{r['track']} {r['errors']}/{r['images']}" for r in bad[:5]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,8 @@ import numpy as np
 
 from realtime.classes import NAMES, NUM_CLASSES
 from training import datasets, plots
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 
 def explore(data: str, out: str, per_class: int = 4, seed: int = 0) -> dict:
@@ -36,11 +39,11 @@ def explore(data: str, out: str, per_class: int = 4, seed: int = 0) -> dict:
         caps.append(f"{c}: {NAMES[c][:28]}")
     plots.image_grid(tiles, caps, out_dir / "samples_grid.png", cols=5, cell=2.2,
                      title="One row of samples per class (different tracks)")
-    print(f"{len(ds)} images, {len(set(ds.tracks))} tracks, {NUM_CLASSES} classes"
-          + (f", {len(ds.skipped)} unreadable skipped" if ds.skipped else ""))
-    print(f"{'id':>3}  {'class':<42}{'images':>7}{'tracks':>7}")
+    log.info(f"{len(ds)} images, {len(set(ds.tracks))} tracks, {NUM_CLASSES} classes"
+             + (f", {len(ds.skipped)} unreadable skipped" if ds.skipped else ""))
+    log.info(f"{'id':>3}  {'class':<42}{'images':>7}{'tracks':>7}")
     for c in range(NUM_CLASSES):
-        print(f"{c:>3}  {NAMES[c][:41]:<42}{counts[c]:>7}{tracks[c]:>7}")
-    print(f"imbalance: {counts.max() / max(counts.min(), 1):.1f}x between most and least frequent class")
-    print(f"wrote {out_dir / 'class_distribution.png'} and {out_dir / 'samples_grid.png'}")
+        log.info(f"{c:>3}  {NAMES[c][:41]:<42}{counts[c]:>7}{tracks[c]:>7}")
+    log.info(f"imbalance: {counts.max() / max(counts.min(), 1):.1f}x between most and least frequent class")
+    log.info(f"wrote {out_dir / 'class_distribution.png'} and {out_dir / 'samples_grid.png'}")
     return {"counts": counts.tolist(), "tracks": tracks}

@@ -9,8 +9,12 @@ prints.
 
 from __future__ import annotations
 
+import logging
+
 from realtime.card import ModelCard, ModelError, card_path_for, sha256
 from training.train import QUANTIZE, export_tflite, litert_record, litert_validation
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 
 def export(model: str, quantize: str = "dynamic", data: str | None = None) -> dict:
@@ -43,7 +47,7 @@ def export(model: str, quantize: str = "dynamic", data: str | None = None) -> di
         x_val = to_input(augment.batch(val.images, val.rois, card.preprocessing, None))
         card.extra["litert"] = litert_validation(tfl_path, x_val, val.labels, quantize)
         card.save(card_path)
-    print(f"wrote {tfl_path} ({quantize} quantization, {tfl_path.stat().st_size / 1e6:.2f} MB) and {card_path}")
+    log.info(f"wrote {tfl_path} ({quantize} quantization, {tfl_path.stat().st_size / 1e6:.2f} MB) and {card_path}")
     return card.extra["litert"]
 
 

@@ -9,11 +9,14 @@ recipe.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from training.datasets import DatasetError
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 
 def _measures(m: dict) -> dict[str, float]:
@@ -63,9 +66,9 @@ def format_summary(s: dict) -> str:
 
 def main(args) -> int:
     s = summarise(args.reports)
-    print(format_summary(s))
+    log.info(format_summary(s))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(s, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        log.info(f"wrote {args.out}")
     return 0

@@ -16,6 +16,7 @@ saw it. The gate shipped for users is trained on all scenes.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +31,8 @@ from realtime.detect import Detector
 from realtime.preprocess import Preprocessing, normalise_stack, sample_boxes, to_input
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_of, list_scenes, read_gt
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 GATE_PRE = Preprocessing(size=20, contrast="stretch")
 GATE_CLASSES = [{"id": -1, "name": "background"}, {"id": 1, "name": "sign"}]
@@ -180,11 +183,10 @@ def main(args) -> int:
     out = Path(args.out)
     seed = getattr(args, "seed", 0)  # 0 is the shipped gates' seed; others measure run-to-run spread
     mined = mine(args.scenes, args.gt, folds=args.folds, seed=seed)
-    print(f"mined {len(mined.iou)} crops from {len(mined.names)} scenes in {time.time() - t0:.0f}s "
-          f"({int((mined.iou >= POSITIVE_IOU).sum())} positive, {int((mined.iou < NEGATIVE_IOU).sum())} negative)",
-          flush=True)
+    log.info(f"mined {len(mined.iou)} crops from {len(mined.names)} scenes in {time.time() - t0:.0f}s "
+             f"({int((mined.iou >= POSITIVE_IOU).sum())} positive, {int((mined.iou < NEGATIVE_IOU).sum())} negative)")
     extra = gtsrb_positives(args.gtsrb, copies=args.gtsrb_copies, seed=seed)
-    print(f"{len(extra)} GTSRB positives", flush=True)
+    log.info(f"{len(extra)} GTSRB positives")
     base = {"scenes": str(args.scenes), "gtsrb": str(args.gtsrb), "folds": args.folds,
             "fold_scheme": "contiguous blocks of the sorted scene names", "epochs": args.epochs,
             "positive_iou": POSITIVE_IOU, "negative_iou": NEGATIVE_IOU, "jitters": JITTERS,
@@ -198,13 +200,13 @@ def main(args) -> int:
         r = recall_at(mined, held, test, thresholds)
         save(model, out / "folds", f"gate_fold{k}", {**base, "fold": k, "trained_on_folds": [
             j for j in range(args.folds) if j != k], "held_out": r})
-        print(f"fold {k}: " + ", ".join(f"t={x['threshold']}: keeps {x['kept_per_scene']}/scene, "
-                                        f"{x['positives_kept']:.3f} of positives" for x in r), flush=True)
+        log.info(f"fold {k}: " + ", ".join(f"t={x['threshold']}: keeps {x['kept_per_scene']}/scene, "
+                                           f"{x['positives_kept']:.3f} of positives" for x in r))
     pooled = recall_at(mined, held, np.ones(len(held), bool), thresholds)
     everything = np.ones(len(mined.iou), bool)
     model = train_one(extra, mined, everything, args.epochs, seed=args.folds + seed * (args.folds + 1))
     card = save(model, out, "gate", {**base, "trained_on_folds": list(range(args.folds)),
                                      "cross_validated": pooled})
-    print("pooled held-out: " + json.dumps(pooled))
-    print(f"wrote {card} and {args.folds} fold gates in {out / 'folds'} ({time.time() - t0:.0f}s)")
+    log.info("pooled held-out: " + json.dumps(pooled))
+    log.info(f"wrote {card} and {args.folds} fold gates in {out / 'folds'} ({time.time() - t0:.0f}s)")
     return 0

@@ -11,12 +11,15 @@ way a detector frames) keeps separating good drawings from passable ones once th
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from realtime.classes import NAMES, NUM_CLASSES
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 SIZES = (24, 40, 64)
 BACKGROUND = (110, 140, 110)  # BGR: a muted green, unlike every sign colour
@@ -96,19 +99,19 @@ def main(args) -> int:
 
     classifier = Classifier(args.model)
     r = legibility(classifier)
-    print(f"rendered pictograms read right: {r['right_all']} of {r['total']} "
-          + "(" + ", ".join(f"{s} px: {n}/{r['signs']}" for s, n in r["right"].items()) + ")")
+    log.info(f"rendered pictograms read right: {r['right_all']} of {r['total']} "
+             + "(" + ", ".join(f"{s} px: {n}/{r['signs']}" for s, n in r["right"].items()) + ")")
     by_class: dict[int, list[dict]] = {}
     for w in r["misread"]:
         by_class.setdefault(w["class_id"], []).append(w)
     for cid, ws in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         reads = ", ".join(f"{w['size']} px -> {w['read_as']} ({w['score']:.2f})" for w in ws)
-        print(f"  {cid:>2} {NAMES[cid][:34]:<34} {reads}")
+        log.info(f"  {cid:>2} {NAMES[cid][:34]:<34} {reads}")
     st = stress_legibility(classifier)
     weak = sorted(range(NUM_CLASSES), key=lambda c: st["per_class"][c])[:6]
-    print(f"under stress ({len(st['sizes'])} sizes x {st['backgrounds']} backgrounds x {st['framings']} framings): "
-          f"{st['mean']:.3f} read right; weakest: "
-          + ", ".join(f"{c} {NAMES[c][:20]} {st['per_class'][c]:.2f}" for c in weak))
+    log.info(f"under stress ({len(st['sizes'])} sizes x {st['backgrounds']} backgrounds x {st['framings']} framings): "
+             f"{st['mean']:.3f} read right; weakest: "
+             + ", ".join(f"{c} {NAMES[c][:20]} {st['per_class'][c]:.2f}" for c in weak))
     if args.json:
         Path(args.json).write_text(json.dumps({**r, "stress": st}, indent=1) + "\n")
     return 0

@@ -15,6 +15,7 @@ Cross-validation: ``--exclude-fold k`` trains without the scenes of GTSDB fold k
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -24,6 +25,8 @@ import numpy as np
 from realtime.boxes import iou_matrix
 from realtime.classes import CLASSES
 from realtime.locate import LocateConfig, Locator, decode, letterbox
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 STRIDE = 4
 INPUT = (688, 400)  # letterboxed width, height: 1360x800 at 0.5, padded to a multiple of 16
@@ -327,9 +330,9 @@ def _reexport(args, train_scenes: list[Path], held: list[Path], gts: dict) -> in
     card["training"]["quantize"] = args.quantize
     if held:
         card["held_out_litert"] = scene_recall(Locator(tfl), held, gts)
-        print(json.dumps(card["held_out_litert"]))
+        log.info(json.dumps(card["held_out_litert"]))
     card_path.write_text(json.dumps(card, indent=1) + "\n")
-    print(f"wrote {tfl} ({args.quantize}, {tfl.stat().st_size / 1e3:.0f} kB) and {card_path}")
+    log.info(f"wrote {tfl} ({args.quantize}, {tfl.stat().st_size / 1e3:.0f} kB) and {card_path}")
     return 0
 
 
@@ -357,15 +360,15 @@ def main(args) -> int:
         hard = mine_hard(hn, train_scenes, gts)
         hard_record = {"model": hn.name, "sha256": sha256(hn), "share": HARD_SHARE,
                        "boxes": int(sum(len(b) for b in hard.values()))}
-        print(f"{hard_record['boxes']} hard negatives from {hn} on the {len(train_scenes)} training scenes")
+        log.info(f"{hard_record['boxes']} hard negatives from {hn} on the {len(train_scenes)} training scenes")
     share = HARD_SHARE if hard else 0.0
     scenes = Scenes(train_scenes, gts, hard)
-    print(f"{len(scenes.images)} scenes, {len(gtsrb)} GTSRB signs to paste; synthesizing {args.crops} crops")
+    log.info(f"{len(scenes.images)} scenes, {len(gtsrb)} GTSRB signs to paste; synthesizing {args.crops} crops")
     X, B = synthesize(scenes, gtsrb, args.crops, seed=args.seed, hard_share=share)
     Y = targets(B, X.shape[1])
     Xv, Bv = synthesize(scenes, gtsrb, max(200, args.crops // 20), seed=args.seed + 1, hard_share=share)
     Yv = targets(Bv, Xv.shape[1])
-    print(f"synthesized in {time.time() - t0:.0f} s; {np.mean([len(b) for b in B]):.2f} signs a crop")
+    log.info(f"synthesized in {time.time() - t0:.0f} s; {np.mean([len(b) for b in B]):.2f} signs a crop")
     net = build()
     net.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss)
     sched = keras.callbacks.LearningRateScheduler(
@@ -390,6 +393,6 @@ def main(args) -> int:
     if held:  # the LiteRT file's own figures: a quantized export is not the net that was scored
         card["held_out_litert"] = scene_recall(Locator(tfl), held, gts)
         out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
-    print(json.dumps(held_figs))
-    print(f"wrote {tfl} and {out.with_suffix('.json')} in {time.time() - t0:.0f} s")
+    log.info(json.dumps(held_figs))
+    log.info(f"wrote {tfl} and {out.with_suffix('.json')} in {time.time() - t0:.0f} s")
     return 0

@@ -7,10 +7,12 @@ scenes are the benchmark's data and must not be committed.
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 import cv2
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".ppm", ".bmp"}
 
@@ -30,7 +32,7 @@ def make_video(scenes: str, out: str, hold: int = 5, fps: float = 25.0, zoom: fl
     for f in files:
         img = cv2.imread(str(f))
         if img is None:
-            print(f"warning: unreadable image, skipped: {f}", file=sys.stderr)
+            log.warning(f"unreadable image, skipped: {f}")
             continue
         if img.shape[:2] != (h, w):
             img = cv2.resize(img, (w, h))
@@ -39,5 +41,5 @@ def make_video(scenes: str, out: str, hold: int = 5, fps: float = 25.0, zoom: fl
             writer.write(cv2.warpAffine(img, m, (w, h)) if k else img)
             n += 1
     writer.release()
-    print(f"wrote {out}: {n} frames of {w}x{h} at {fps:g} fps from {len(files)} scenes")
+    log.info(f"wrote {out}: {n} frames of {w}x{h} at {fps:g} fps from {len(files)} scenes")
     return n

@@ -11,6 +11,7 @@ than ``max_growth_mb`` between the end of the warm-up and the end of the run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import statistics
@@ -28,6 +29,8 @@ from realtime.pipeline import RunOptions, run
 from realtime.profile import Profiler
 from realtime.source import Source
 from realtime.stages import Recognize
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 CLIP_FRAMES = 1000  # frames per rendered clip; a new seed each clip, so scenes and signs change
 
@@ -102,8 +105,8 @@ class _Probe:
             self.windows.append({"end_frame": self.calls, "fps": round(self.window / max(now - self.t_win, 1e-9), 2),
                                  "rss_mb": round(rss_mb(), 1), "t_s": round(now - self.t0, 1)})
             self.t_win = now
-            print(f"soak: {self.calls} frames, {self.windows[-1]['fps']:.1f} FPS, "
-                  f"RSS {self.windows[-1]['rss_mb']:.1f} MB", file=sys.stderr, flush=True)
+            log.info(f"soak: {self.calls} frames, {self.windows[-1]['fps']:.1f} FPS, "
+                     f"RSS {self.windows[-1]['rss_mb']:.1f} MB")
         if self.max_seconds is not None and now - self.t0 >= self.max_seconds:
             self.timed_out = True
             self.stop.set()
@@ -190,5 +193,5 @@ def main(args) -> int:
     report = soak(build(args, profiler), profiler, args.frames, args.width, args.height, window=args.window,
                   warmup=args.warmup, seed=args.seed, max_seconds=args.max_seconds, max_growth_mb=args.max_growth_mb,
                   json_path=args.json)
-    print(format_report(report))
+    log.info(format_report(report))
     return 0 if report["passed"] else 1

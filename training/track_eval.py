@@ -12,12 +12,15 @@ class, and was anything reported that was not there? So the unit here is the tra
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from realtime.boxes import iou
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 MATCH_IOU = 0.5
 
@@ -98,11 +101,11 @@ def main(args) -> int:
     from realtime.cli.args import config_from_args
 
     r = run_and_score(args.video, args.gt, args.model, config_from_args(args), args.events)
-    print(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
-          f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}; first "
-          f"confirmed {r['confirm_frames_mean']} frames after a sign appears, on average")
+    log.info(f"{args.video}: {r['found_right_class']} of {r['signs']} signs found with the right class "
+             f"({r['recall']:.1%}); {r['false_tracks']} confirmed false tracks of {r['confirmed_tracks']}; first "
+             f"confirmed {r['confirm_frames_mean']} frames after a sign appears, on average")
     if r["missed"]:
-        print(f"  missed sign ids: {r['missed']}")
+        log.info(f"  missed sign ids: {r['missed']}")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict
@@ -14,6 +15,8 @@ from realtime.card import ModelCard, sha256
 from realtime.classes import NAMES, NUM_CLASSES
 from realtime.preprocess import Preprocessing, to_input
 from training import augment, datasets, metrics
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 
 def class_weights(labels: np.ndarray, n: int, power: float = 1.0) -> np.ndarray:
@@ -170,8 +173,8 @@ def _prepare(data: str, seed: int, val_fraction: float, cfg: Preprocessing,
     ds = datasets.load(data, limit_per_class=limit_per_class)
     tr_idx, va_idx = datasets.split_by_track(ds.labels, ds.tracks, val_fraction, seed, folds, fold)
     train_ds, val_ds = ds.subset(tr_idx[::train_stride]), ds.subset(va_idx)
-    print(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
-          f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)", flush=True)
+    log.info(f"loaded {len(ds)} images in {time.time() - t0:.1f}s: {len(train_ds)} train / {len(val_ds)} val "
+             f"({len(set(train_ds.tracks))} / {len(set(val_ds.tracks))} tracks)")
     x_val = (to_input(augment.batch(val_ds.images, val_ds.rois, cfg, None)) if len(val_ds)
              else np.zeros((0, *cfg.input_shape), np.float32))
     meta = {
@@ -401,14 +404,14 @@ def write_outputs(model, history: dict, meta: dict, cfg: Preprocessing, val_ds: 
                             if validated else litert_record(tfl_path, quantize))
     card.save(out_dir / f"{name}.json")
     if not validated:
-        print(f"trained on every track ({meta['train_images']} images): no validation figures")
-        print(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')}")
+        log.info(f"trained on every track ({meta['train_images']} images): no validation figures")
+        log.info(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')}")
         return {"n": 0}
     (out_dir / "val_metrics.json").write_text(json.dumps(summ, indent=1))
-    print(f"validation accuracy {summ['accuracy']:.4%}, macro F1 {summ['macro_f1']:.4f}; rarest classes recall: "
-          + ", ".join(f"{k}: {v:.3f}" for k, v in summ["rarest_classes_recall"].items()))
+    log.info(f"validation accuracy {summ['accuracy']:.4%}, macro F1 {summ['macro_f1']:.4f}; rarest classes recall: "
+             + ", ".join(f"{k}: {v:.3f}" for k, v in summ["rarest_classes_recall"].items()))
     lite = card.extra["litert"]["validation"]
-    print(f"LiteRT export ({quantize} quantization): validation accuracy {lite['accuracy']:.4%}, "
-          f"macro F1 {lite['macro_f1']:.4f}")
-    print(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')}")
+    log.info(f"LiteRT export ({quantize} quantization): validation accuracy {lite['accuracy']:.4%}, "
+             f"macro F1 {lite['macro_f1']:.4f}")
+    log.info(f"wrote {keras_path}, {tfl_path}, {out_dir / (name + '.json')}")
     return summ

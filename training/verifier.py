@@ -16,6 +16,7 @@ that model's features, so refit whenever the recognizer changes: ``make fit-veri
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from realtime.preprocess import prepare_boxes, to_input
 from training import augment, datasets
 from training.detection_eval import FOLDS, fold_gates, fold_locators, fold_of, list_scenes
 from training.gate import NEGATIVE_IOU, POSITIVE_IOU, scene_boxes
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 LAMBDA = 1e-2  # L2 on standardised features: a light prior for ~4,400 candidates of 256 features each
 
@@ -123,12 +126,12 @@ def main(args) -> int:
     gate_min = Config.shipped().gate.threshold
     locator = None if getattr(args, "no_locate", False) else Path(getattr(args, "locator", None) or DEFAULT_LOCATOR)
     if locator is not None and not locator.is_file():
-        print(f"note: no learned localizer at {locator}: fitting on the colour routes' candidates alone")
+        log.info(f"note: no learned localizer at {locator}: fitting on the colour routes' candidates alone")
         locator = None
     data = collect(args.scenes, args.gt, clf, gate_path.parent, gate_min, args.folds, locator=locator)
     extra = gtsrb_features(args.gtsrb, clf)
-    print(f"{len(data['iou'])} GTSDB crops ({int((data['iou'] >= POSITIVE_IOU).sum())} positive), "
-          f"{len(extra)} GTSRB positives, {time.time() - t0:.0f}s", flush=True)
+    log.info(f"{len(data['iou'])} GTSDB crops ({int((data['iou'] >= POSITIVE_IOU).sum())} positive), "
+             f"{len(extra)} GTSRB positives, {time.time() - t0:.0f}s")
     f, iou, fold = data["features"], data["iou"], data["fold"]
     heads, held = [], np.zeros(len(iou), np.float32)
     for k in range(args.folds):
@@ -138,7 +141,7 @@ def main(args) -> int:
         test = (fold == k) & (data["kind"] == 0)
         held[test] = Verifier.from_dict(head)(f[test])
         heads.append({"fold": k, "folds": args.folds, **head, "held_out": _held_out(held[test], iou[test])})
-        print(f"fold {k}: {heads[-1]['held_out']}", flush=True)
+        log.info(f"fold {k}: {heads[-1]['held_out']}")
     cand = data["kind"] == 0
     pooled = _held_out(held[cand], iou[cand])
     main_head = fit_logistic(np.concatenate([f[iou >= POSITIVE_IOU], extra]), f[iou < NEGATIVE_IOU])
@@ -150,6 +153,6 @@ def main(args) -> int:
                               "cross_validated": pooled}
     card.extra["verifier_folds"] = heads
     card.save(card_file)
-    print(f"pooled held-out: {pooled}")
-    print(f"wrote the verifier and {args.folds} fold verifiers into {card_file} ({time.time() - t0:.0f}s)")
+    log.info(f"pooled held-out: {pooled}")
+    log.info(f"wrote the verifier and {args.folds} fold verifiers into {card_file} ({time.time() - t0:.0f}s)")
     return 0

@@ -27,7 +27,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Imported lazily so `python -m training.render.video` does not find its module pre-imported.
+    # imported lazily: the still-scene renderer does not need the video module
     if name in _VIDEO:
         from training.render import video
 

@@ -6,13 +6,13 @@ id from far (16-20 px near the vanishing point) to near (leaving the frame), gro
 pictogram are drawn once; a frame is then one copy, a few dashes, a resize and paste per
 sign, so thousands of frames render in seconds.
 
-Run ``python -m training.render.video --help`` for the command line.
+``python -m training render-driveby`` writes one to files (``write_driveby``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -34,6 +34,8 @@ from training.render.scene import (
     premultiply,
     render_background,
 )
+
+log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 CAMERA_HEIGHT = 1.4  # m
 ROAD_HALF_WIDTH = 3.5  # m
@@ -294,47 +296,3 @@ def write_driveby(path_mp4: str | Path, gt_jsonl_path: str | Path, seed: int, n_
         writer.release()
     return {"frames": n_frames, "boxes": n_boxes, "signs": sum(s.class_id is not None for s in clip.signs),
             "seconds": round(time.perf_counter() - t0, 3)}
-
-
-def benchmark(n_frames: int = 2000, seed: int = 0, **options: Any) -> float:
-    """Milliseconds per rendered frame (setup excluded), for sizing the soak run."""
-    clip = DriveBy(seed, n_frames, n_signs=max(3, n_frames // 25), **options)
-    t0 = time.perf_counter()
-    for _ in clip:
-        pass
-    return (time.perf_counter() - t0) * 1000 / n_frames
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.render.video",
-                                 description="Render a synthetic drive-by clip with ground-truth sign tracks.")
-    ap.add_argument("video", nargs="?", help="output .mp4")
-    ap.add_argument("gt", nargs="?", help="output .jsonl (one line per frame)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--signs", type=int, default=None, help="physical signs in the clip (default frames/25)")
-    ap.add_argument("--fps", type=float, default=25)
-    ap.add_argument("--size", default="1360x800", help="WIDTHxHEIGHT")
-    ap.add_argument("--classes", default=None, help="comma-separated class ids to draw from")
-    ap.add_argument("--no-noise", action="store_true")
-    ap.add_argument("--no-blur", action="store_true")
-    ap.add_argument("--bench", action="store_true", help="only time the rendering, write nothing")
-    args = ap.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    n_signs = args.signs if args.signs is not None else max(3, args.frames // 25)
-    classes = [int(c) for c in args.classes.split(",")] if args.classes else None
-    opts = {"noise": not args.no_noise, "blur": not args.no_blur}
-    if args.bench:
-        ms = benchmark(args.frames, args.seed, width=width, height=height, **opts)
-        print(f"{ms:.2f} ms/frame at {width}x{height} over {args.frames} frames")
-        return 0
-    if not (args.video and args.gt):
-        ap.error("video and gt paths are required unless --bench")
-    summary = write_driveby(args.video, args.gt, args.seed, args.frames, width, height, args.fps, n_signs,
-                            classes, **opts)
-    print(json.dumps(summary))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
