@@ -162,6 +162,8 @@ def _add_train_gate(sub) -> None:
                    help="augmented copies of each GTSRB image (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0,
                    help="0 is the shipped gates' seed; others measure the spread (default: %(default)s)")
+    g.add_argument("--rendered", type=int, default=0, metavar="N",
+                   help="also learn from the candidates on N rendered drive-bys, in every fold (default: none)")
 
 
 def _add_train_locator(sub) -> None:
