@@ -14,9 +14,11 @@ saw it. The gate shipped for users is trained on all scenes.
 
 ``--rendered N`` adds the detector's candidates on frames of N rendered drive-bys (seeds from
 ``RENDERED_SEED``, none of them a benchmark clip's) to every gate's training, positives and
-negatives alike. GTSDB alone never shows the gate a textured or tinted road surface, and on the
-1080p drive-bys the red route's ~50 candidates a frame on the asphalt passed it at 0.1-0.35 and
-made most of the recognizer's work. They are never held out, so the held-out figures stay GTSDB's.
+negatives alike; they are never held out, so the held-out figures stay GTSDB's. GTSDB never shows
+the gate a tinted, noisy road surface like the renderer's, and a gate trained on it alone passes
+the red route's ~50 candidates a 1080p drive-by frame on the asphalt, most of the recognizer's
+work there. The shipped gates are trained without them: they cost precision on the real scenes
+(docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
