@@ -666,7 +666,7 @@ def _stage1_report(scenes, gts, cands, coarse, times, detector, cascade, folds) 
                           ("candidates_colour_routes", 0.6, "colour routes")):
         rec = report[key]
         log.info(f"{who} recall (any candidate at IoU >= {thr}): " + ", ".join(
-               f"{c} {rec[c]['recall']:.3f}" for c in (*CATEGORIES, "all") if rec[c]["recall"] is not None))
+            f"{c} {rec[c]['recall']:.3f}" for c in (*CATEGORIES, "all") if rec[c]["recall"] is not None))
     return report
 
 
@@ -682,7 +682,7 @@ def _configured(report: dict, accepted, cands, gate_scores, reported, gts, cfg: 
     log.info(_table(f"configured cascade (min_score {r.min_score}, per route {r.route_min_score}, "
                     f"consistency {r.consistency}, box scale {tuple(cfg.classify.box_scale)})", configured))
     log.info("crops classified a scene (first pass) by gate threshold: " + ", ".join(
-           f"{g} {c}" for g, c in report["crops_per_scene"].items()))
+        f"{g} {c}" for g, c in report["crops_per_scene"].items()))
     misses = miss_reasons(accepted, cands, gate_scores, reported, gts, cfg)
     report["configured_misses"] = misses
     log.info(f"  where its {sum(m['signs'] for m in misses.values())} misses go (signs, of them under 32 px):")
