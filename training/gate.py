@@ -85,18 +85,9 @@ def mine(scenes_dir: str, gt_path: str, detector: Detector | None = None, pre: P
     """Every detector candidate of every scene, plus jittered ground-truth boxes, as gate inputs."""
     scenes = list_scenes(scenes_dir)
     fold = fold_of([p.name for p in scenes], folds)
-    xs, ious, fs, ss, ks = [np.zeros((0, *pre.input_shape), np.uint8)], [], [], [], []
-    for i, (path, img, boxes, gt_boxes, jit) in enumerate(scene_boxes(scenes, gt_path, detector, seed)):
-        both = np.concatenate([boxes, jit])
-        kind = np.r_[np.zeros(len(boxes), np.int8), np.ones(len(jit), np.int8)]
-        best = iou_matrix(both, gt_boxes).max(axis=1) if len(gt_boxes) else np.zeros(len(both))
-        xs.append(normalise_stack(sample_boxes(img, both, pre.size, pre.margin), pre))
-        ious.append(best.astype(np.float32))
-        fs.append(np.full(len(both), fold[path.name], np.int64))
-        ss.append(np.full(len(both), i, np.int64))
-        ks.append(kind)
-    return Mined(np.concatenate(xs), np.concatenate(ious), np.concatenate(fs), np.concatenate(ss),
-                 np.concatenate(ks), [p.name for p in scenes])
+    parts = [_crops(img, boxes, gt_boxes, jit, pre, fold[path.name], i)
+             for i, (path, img, boxes, gt_boxes, jit) in enumerate(scene_boxes(scenes, gt_path, detector, seed))]
+    return _stacked(parts, pre, [p.name for p in scenes])
 
 
 def mine_rendered(clips: int, detector: Detector | None = None, pre: Preprocessing = GATE_PRE,
@@ -110,7 +101,7 @@ def mine_rendered(clips: int, detector: Detector | None = None, pre: Preprocessi
 
     detector = detector or Detector()
     rng = np.random.default_rng(seed)
-    xs, ious, ss, ks = [np.zeros((0, *pre.input_shape), np.uint8)], [], [], []
+    parts = []
     for j in range(clips):
         size = (1920, 1080) if j % 2 == 0 else (1280, 720)
         clip = DriveBy(RENDERED_SEED + j, 200, *size, 25, 8)
@@ -118,17 +109,25 @@ def mine_rendered(clips: int, detector: Detector | None = None, pre: Preprocessi
             img, gt = clip.frame(i)
             boxes = np.array([d.box for d in detector(img)], np.float32).reshape(-1, 4)
             gt_boxes = np.array([g["box"] for g in gt], np.float32).reshape(-1, 4)
-            jit = _jitter(gt_boxes, JITTERS, rng)
-            both = np.concatenate([boxes, jit])
-            best = iou_matrix(both, gt_boxes).max(axis=1) if len(gt_boxes) else np.zeros(len(both))
-            xs.append(normalise_stack(sample_boxes(img, both, pre.size, pre.margin), pre))
-            ious.append(best.astype(np.float32))
-            ss.append(np.full(len(both), -1, np.int64))
-            ks.append(np.r_[np.zeros(len(boxes), np.int8), np.ones(len(jit), np.int8)])
-    n = sum(len(v) for v in ious)
-    return Mined(np.concatenate(xs), np.concatenate(ious) if ious else np.zeros(0, np.float32),
-                 np.full(n, -1, np.int64), np.concatenate(ss) if ss else np.zeros(0, np.int64),
-                 np.concatenate(ks) if ks else np.zeros(0, np.int8), [])
+            parts.append(_crops(img, boxes, gt_boxes, _jitter(gt_boxes, JITTERS, rng), pre, -1, -1))
+    return _stacked(parts, pre, [])
+
+
+def _crops(img: np.ndarray, boxes: np.ndarray, gt_boxes: np.ndarray, jit: np.ndarray, pre: Preprocessing,
+           fold: int, scene: int) -> tuple[np.ndarray, ...]:
+    """One image's gate inputs: its candidates, then the jittered signs, with best IoU, fold, scene, kind."""
+    both = np.concatenate([boxes, jit])
+    best = iou_matrix(both, gt_boxes).max(axis=1) if len(gt_boxes) else np.zeros(len(both))
+    return (normalise_stack(sample_boxes(img, both, pre.size, pre.margin), pre), best.astype(np.float32),
+            np.full(len(both), fold, np.int64), np.full(len(both), scene, np.int64),
+            np.r_[np.zeros(len(boxes), np.int8), np.ones(len(jit), np.int8)])
+
+
+def _stacked(parts: list[tuple[np.ndarray, ...]], pre: Preprocessing, names: list[str]) -> Mined:
+    """``_crops`` of many images as one ``Mined`` (empty arrays of the right shape for none)."""
+    empty = (np.zeros((0, *pre.input_shape), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.int64),
+             np.zeros(0, np.int64), np.zeros(0, np.int8))
+    return Mined(*(np.concatenate([e, *(p[k] for p in parts)]) for k, e in enumerate(empty)), names)
 
 
 def joined(a: Mined, b: Mined) -> Mined:

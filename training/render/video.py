@@ -12,7 +12,6 @@ sign, so thousands of frames render in seconds.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -34,8 +33,6 @@ from training.render.scene import (
     premultiply,
     render_background,
 )
-
-log = logging.getLogger(__name__)  # progress and figures; the command line prints them
 
 CAMERA_HEIGHT = 1.4  # m
 ROAD_HALF_WIDTH = 3.5  # m
