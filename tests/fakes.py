@@ -71,6 +71,29 @@ class TwoLookClassifier:
         return Classified(probs.argmax(1), probs.max(1), probs, b + np.float32([10, 0, 10, 0]), sign)
 
 
+class RandomLookClassifier:
+    """Random but repeatable probabilities and P(sign) for each box, some peaked, some flat, seeded by
+    the box's coordinates on a 16 px grid; the box head moves every box 3 px right and down, so a
+    second look sees the same draw or a new one."""
+
+    class_ids = np.arange(43)
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def classify_boxes(self, frame, boxes, verifier=None):
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.rows += len(b)
+        probs, sign = np.zeros((len(b), 43), np.float32), np.zeros(len(b), np.float32)
+        for i, box in enumerate(b):
+            rng = np.random.default_rng((box // 16).astype(np.int64))
+            logits = rng.normal(0.0, rng.uniform(0.5, 12.0), 43)
+            e = np.exp(logits - logits.max())
+            probs[i] = e / e.sum()
+            sign[i] = rng.uniform(0.4, 1.0)
+        return Classified(probs.argmax(1), probs.max(1), probs, b + np.float32([3, 3, 3, 3]), sign)
+
+
 class FakeGate:
     """P(sign) from the candidate's position: a stand-in for the gate CNN (a model for ``realtime.gate.Gate``)."""
 

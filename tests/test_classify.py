@@ -8,14 +8,14 @@ import pytest
 
 from realtime.boxes import suppress
 from realtime.cascade import Cascade
-from realtime.classify import Classify
+from realtime.classify import Classify, second_look_from
 from realtime.config import ClassifyConfig, GateConfig, RejectConfig
 from realtime.design import DesignChecks
 from realtime.detect import Detector
 from realtime.gate import Gate, to_classify
 from realtime.reject import Reject
 from realtime.types import Detection
-from tests.fakes import FakeClassifier, FakeGate, TwoLookClassifier
+from tests.fakes import FakeClassifier, FakeGate, RandomLookClassifier, TwoLookClassifier
 from tests.test_detect import synthetic_scene
 
 
@@ -87,6 +87,34 @@ def test_second_look_reclassifies_promising_crops_at_the_box_head_box_and_averag
     out2 = Classify(clf2, ClassifyConfig(second_look=0.6), verifier=lambda f: None)(img, cands, gate)
     assert len(clf2.calls) == 1 and [d.class_id for d in out2] == [1, 1]
     assert out2[0].score == pytest.approx(0.54, abs=1e-6)
+
+
+@pytest.mark.parametrize("keep_from", [0.5, 0.75, 0.8, 0.9])
+def test_second_looks_that_cannot_reach_the_kept_scores_are_skipped_and_change_nothing_kept(keep_from):
+    """A caller keeping scores >= ``keep_from`` (the cascade, with ``Reject.floor``) gets the same
+    kept detections, box, class and score, with fewer second looks: a crop under 2 x keep_from - 1
+    cannot average up to keep_from. Random stand-in probabilities, 400 crops."""
+    img = np.zeros((600, 800, 3), np.uint8)
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 700, (400, 2))
+    cands = [Detection(box=(x, y, x + s, y + s), colour="red") for (x, y), s in zip(xy, rng.uniform(14, 90, 400))]
+    gate = np.ones(len(cands), np.float32)
+    config = ClassifyConfig(second_look=0.3, design_checks=False)
+    every, pruned = RandomLookClassifier(), RandomLookClassifier()
+    gated = GateConfig(pre_nms=None)
+    full = Classify(every, config, gated, verifier=lambda f: None)(img, cands, gate)
+    fast = Classify(pruned, config, gated, verifier=lambda f: None)(img, cands, gate, check_from=keep_from)
+    assert len(full) == len(fast) == len(cands)
+    kept = [(d.box, d.class_id, d.score) for d in full if d.score >= keep_from]
+    assert kept and kept == [(d.box, d.class_id, d.score) for d in fast if d.score >= keep_from]
+    # the looks spared: crops scoring from second_look up to the bound on their first pass
+    first = RandomLookClassifier().classify_boxes(img, [d.box for d in cands])
+    s1 = first.scores * first.sign
+    bound = second_look_from(0.3, keep_from)
+    assert bound == pytest.approx(max(0.3, 2 * keep_from - 1), abs=2e-4)
+    assert every.rows - pruned.rows == ((s1 >= 0.3) & (s1 < bound)).sum()
+    assert keep_from == 0.5 or pruned.rows < every.rows
+    assert second_look_from(0.3, 0.0) == 0.3  # a caller keeping everything spares none
 
 
 def test_box_scale_shrinks_reported_boxes_about_their_centre_after_the_design_check(monkeypatch):
