@@ -26,7 +26,7 @@ from realtime.config import TrackConfig
 from realtime.pipeline import RunOptions, run
 from realtime.profile import STAGES, Profiler, available_cores
 from realtime.source import Source, open_source
-from realtime.stages import Recognize, Staged
+from realtime.stages import Balanced, Recognize, Staged
 from realtime.versions import library_versions
 
 BATCHES = (1, 8, 32)
@@ -106,7 +106,7 @@ class _Marked:
 
     def __init__(self, inner: Recognize, profiler: Profiler) -> None:
         self.inner, self.profiler = inner, profiler
-        self.calls = {"call": 0, "propose": 0, "finish": 0}
+        self.calls = {"call": 0, "propose": 0, "finish": 0, "locate": 0}
 
     def _marked(self, half: str, fn, *args, **kwargs):
         i = self.calls[half]
@@ -129,8 +129,17 @@ class _MarkedStaged(_Marked):
         return self._marked("finish", self.inner.finish, img, *args, **kwargs)
 
 
+class _MarkedBalanced(_MarkedStaged):
+    # called once a frame, from either thread: its own count names the frame (``ran`` needs each
+    # frame's mark to be distinct, not equal to the other halves')
+    def locate(self, img: np.ndarray, *args, **kwargs):
+        return self._marked("locate", self.inner.locate, img, *args, **kwargs)
+
+
 def marked(recognize: Recognize, profiler: Profiler) -> Recognize:
-    return (_MarkedStaged if isinstance(recognize, Staged) else _Marked)(recognize, profiler)
+    kind = _MarkedBalanced if isinstance(recognize, Balanced) else _MarkedStaged if isinstance(recognize, Staged) \
+        else _Marked
+    return kind(recognize, profiler)
 
 
 # -- passes ---------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ The runtime (``realtime.pipeline``), the bench and the GTSDB evaluation (``pytho
 eval-detection``) all run this class; the evaluation swaps in each fold's gate, localizer and
 verifier with ``with_models``, so no training hook widens the runtime's API.
 
-``propose`` and ``finish`` are the two halves a video loop overlaps: the detector and the gate on a
-worker thread for the next frame, while the learned localizer, the recognizer and the rejection run
-for this one on the main thread (the halves are then about even; docs/PIPELINE.md).
+``propose`` and ``finish`` are the two halves a video loop overlaps: the detector, the gate and the
+closer look on a worker thread for the next frame, while the recognizer and the rejection run for
+this one on the main thread. ``locate``, the learned localizer, may run with either half; the loop
+gives it to the one with less else to do (``realtime.balance``; docs/PIPELINE.md).
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ class Cascade:
         return self._propose(img, index)[0]
 
     def finish(self, img: np.ndarray, proposal: Proposal, hints: list | None = None) -> list[Detection]:
-        """The second half: the learned localizer's candidates, the ``hints`` (boxes where tracked
-        signs should be; candidates of route "track"), then classify and reject."""
+        """The second half: the learned localizer's candidates (unless ``locate`` has run already),
+        the ``hints`` (boxes where tracked signs should be; candidates of route "track"), then
+        classify and reject."""
         proposal = self.locate(img, proposal)
         if hints:
             H, W = img.shape[:2]
@@ -141,17 +143,21 @@ class Cascade:
             return self.reject(self.classify(img, proposal.candidates, proposal.gate, self.reject.floor))
 
     def locate(self, img: np.ndarray, proposal: Proposal) -> Proposal:
-        """The proposal plus the learned localizer's candidates, gated.
+        """The proposal plus the learned localizer's candidates, gated, and marked ``located``: once
+        a frame, whichever half calls it first (``finish`` calls it too).
 
         They come after the closer look and seed none of it: as seeds they took seeds and mosaic
         pixels from the colour routes' candidates, and cross-validated on GTSDB one small blue sign
-        was lost. That also lets a video loop run the localizer on the core that classifies.
+        was lost. That also lets a video loop run the localizer with either half, on whichever
+        thread has less else to do (``realtime.balance``), and get the same candidates.
         """
-        if self.locator is None or not _due(proposal.index, self.every[1], self.every[1] // 2):
+        if proposal.located:
             return proposal
+        if self.locator is None or not _due(proposal.index, self.every[1], self.every[1] // 2):
+            return proposal._replace(located=True)
         with self.profiler.stage("locate"):
             extra = self.locator(img, work=proposal.work)
-        return self._joined(img, proposal, extra)
+        return self._joined(img, proposal, extra)._replace(located=True)
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         img = as_bgr8(frame)

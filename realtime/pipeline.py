@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.balance import Balance
 from realtime.config import AlertsConfig, TrackConfig
 from realtime.draw import DriverAlerts, Painter
 from realtime.events import EventWriter, Summary
@@ -32,7 +33,7 @@ from realtime.preprocess import as_bgr8
 from realtime.profile import OFF, Profiler
 from realtime.scenecut import SceneCuts
 from realtime.source import Source
-from realtime.stages import Recognize, Staged
+from realtime.stages import Balanced, Recognize, Staged
 from realtime.track import Tracker
 from realtime.types import FrameResult
 from realtime.video import IMAGE_EXTS, OutputError, VideoOut, check_writable, imwrite, write_atomic
@@ -57,14 +58,16 @@ class RunOptions:
 
 def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = None,
            profiler: Profiler | None = None, stop: threading.Event | None = None,
-           max_frames: int | None = None, overlap: bool = True, track_search: bool = False) -> Iterator[FrameResult]:
+           max_frames: int | None = None, overlap: bool = True, track_search: bool = False,
+           balance: Balance | None = None) -> Iterator[FrameResult]:
     """One ``FrameResult`` per frame of ``source``, in order, until it ends, ``max_frames``, or
     ``stop`` is set (the frame in flight is finished first).
 
     Video is tracked (``tracker``, default a new ``Tracker``); unrelated stills are not, and every
     accepted detection of a still is confirmed. A staged recognizer (the cascade) proposes for the
     next frame on a worker thread while this one is classified and tracked. With ``track_search``
-    it is also handed where each live track should be (``Tracker.predictions``).
+    it is also handed where each live track should be (``Tracker.predictions``). A ``Balanced`` one's
+    movable stage runs with the half that ``balance`` picks (default: the one with less else to do).
     """
     profiler = profiler or OFF
     stop = stop or threading.Event()
@@ -73,6 +76,8 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
     staged = isinstance(recognize, Staged)
     split = overlap and staged
     pool = ThreadPoolExecutor(1, thread_name_prefix="propose") if split else None
+    movable = split and isinstance(recognize, Balanced)
+    balance = balance or Balance()
     # The loop already runs its stages side by side (capture, propose, finish, encode); OpenCV's own
     # worker threads on top only make them wait for each other (docs/PIPELINE.md). The caller's
     # setting is restored at the end.
@@ -89,8 +94,16 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
     def proposed(img: np.ndarray, index: int | None):
         return finish(img, recognize.propose(img, index))
 
+    def proposing(img: np.ndarray, index: int | None, early: bool):
+        """The worker's half, with the movable stage when ``early``."""
+        proposal = recognize.propose(img, index)
+        return recognize.locate(img, proposal) if early else proposal
+
     def overlapped(img: np.ndarray, future):
-        return finish(img, future.result())
+        proposal = future.result()
+        if movable:
+            proposal = recognize.locate(img, proposal)  # nothing to do if it ran with the proposing half
+        return finish(img, proposal)
 
     def plain(img: np.ndarray):
         with profiler.stage("classify"):  # a plugged-in recognizer: one opaque stage
@@ -114,6 +127,7 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
         return FrameResult(frame.index, frame.t, frame.name, img, dets, captured=frame.captured)
 
     pending = None  # (frame, image, future proposal) of the frame proposed last
+    last_done = time.perf_counter()  # when the caller last handed a frame back
     taken = 0
     try:
         while not stop.is_set() and (max_frames is None or taken < max_frames):
@@ -134,9 +148,13 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
                 else:
                     yield done(frame, img, functools.partial(plain, img))
                 continue
-            future = pool.submit(recognize.propose, img, index)
+            future = pool.submit(proposing, img, index, movable and balance.early())
             if pending is not None:
                 yield done(*pending)
+                now = time.perf_counter()
+                if movable:  # a frame's wall time: reading it, both halves, the caller's work on it
+                    balance.frame_done((now - last_done) * 1000.0)
+                last_done = now
             pending = (frame, img, functools.partial(overlapped, img, future))
         if pending is not None:  # the last frame proposed: finish it before the outputs close
             last, pending = pending, None

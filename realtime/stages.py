@@ -63,6 +63,15 @@ class Staged(Protocol):
     def finish(self, img: np.ndarray, proposal: Proposal, hints: list | None = None) -> list[Detection]: ...
 
 
+@runtime_checkable
+class Balanced(Staged, Protocol):
+    """A ``Staged`` recognizer with a stage that may run with either half (the cascade's learned
+    localizer): ``locate`` does it once a frame, and ``finish`` skips it when it is done. The loop
+    runs it on the thread with less else to do (``realtime.balance``)."""
+
+    def locate(self, img: np.ndarray, proposal: Proposal) -> Proposal: ...
+
+
 class Tracker(Protocol):
     """A frame's detections -> the same with track id, voted class and ``confirmed``."""
 

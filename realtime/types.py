@@ -57,13 +57,15 @@ class Detection:
 
 class Proposal(NamedTuple):
     """A frame's candidates so far and the gate's P(sign) for each, plus the detector's reduced frame
-    (``work``), which the learned localizer takes instead of reducing the frame again, and the frame's
-    index in a video (None for a still), which the scheduled stages go by."""
+    (``work``), which the learned localizer takes instead of reducing the frame again, the frame's
+    index in a video (None for a still), which the scheduled stages go by, and whether the learned
+    localizer has had its turn (``located``: a video loop may run it with either half)."""
 
     candidates: list[Detection]
     gate: np.ndarray
     work: Work | None = None
     index: int | None = None
+    located: bool = False
 
 
 @dataclass

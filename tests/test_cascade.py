@@ -88,17 +88,21 @@ def test_the_cascade_gates_the_closer_looks_candidates_after_the_coarse_ones():
 
 def test_learned_candidates_join_after_the_proposal():
     """``propose`` (the worker's half of a video loop) holds the colour routes' candidates only; the
-    learned ones join in ``locate`` (``finish``'s first step), gated, and seed no closer look."""
+    learned ones join in ``locate`` (``finish``'s first step, unless a loop ran it already), gated,
+    once a frame, and seed no closer look."""
     coarse = [Detection(box=(0, 0, 20, 20), colour="red")]
     learned = [Detection(box=(40, 40, 60, 60), colour="learned")]
     img = np.zeros((80, 80, 3), np.uint8)
+    calls = []
     cascade = Cascade(FakeDetector(coarse), classify=None, reject=None,
-                      locator=lambda im, work=None: list(learned))
+                      locator=lambda im, work=None: calls.append(1) or list(learned))
     first = cascade.propose(img)
-    assert first.candidates == coarse and first.work is None  # a detector without a work image
+    assert first.candidates == coarse and first.work is None and not first.located  # no work image here
     both = cascade.locate(img, first)
     assert both.candidates == coarse + learned and both.gate.tolist() == [1.0, 1.0]  # no gate: ones
-    assert Cascade(FakeDetector(coarse), classify=None, reject=None).locate(img, first) == first  # no localizer
+    assert both.located and cascade.locate(img, both) is both and len(calls) == 1  # once a frame
+    unlocated = Cascade(FakeDetector(coarse), classify=None, reject=None).locate(img, first)  # no localizer
+    assert unlocated.candidates is first.candidates and unlocated.located
     none_found = cascade.with_models(locator=lambda im, work=None: [])
     assert none_found.locate(img, Proposal(coarse, np.ones(1))).candidates == coarse
     assert cascade.locate(img, first).candidates == coarse + learned  # with_models left the original as it was
