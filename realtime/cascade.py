@@ -7,7 +7,7 @@ verifier with ``with_models``, so no training hook widens the runtime's API.
 ``propose`` and ``finish`` are the two halves a video loop overlaps: the detector, the gate and the
 closer look on a worker thread for the next frame, while the recognizer and the rejection run for
 this one on the main thread. ``locate``, the learned localizer, may run with either half; the loop
-gives it to the one with less else to do (``realtime.balance``; docs/PIPELINE.md).
+gives it to the one with which frames come out faster (``realtime.balance``; docs/PIPELINE.md).
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ class Cascade:
 
         They come after the closer look and seed none of it: as seeds they took seeds and mosaic
         pixels from the colour routes' candidates, and cross-validated on GTSDB one small blue sign
-        was lost. That also lets a video loop run the localizer with either half, on whichever
-        thread has less else to do (``realtime.balance``), and get the same candidates.
+        was lost. That also lets a video loop run the localizer with either half, wherever frames
+        come out faster (``realtime.balance``), and get the same candidates.
         """
         if proposal.located:
             return proposal

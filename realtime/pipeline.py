@@ -67,7 +67,7 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
     accepted detection of a still is confirmed. A staged recognizer (the cascade) proposes for the
     next frame on a worker thread while this one is classified and tracked. With ``track_search``
     it is also handed where each live track should be (``Tracker.predictions``). A ``Balanced`` one's
-    movable stage runs with the half that ``balance`` picks (default: the one with less else to do).
+    movable stage runs with the half that ``balance`` picks (default: the faster, as measured).
     """
     profiler = profiler or OFF
     stop = stop or threading.Event()

@@ -67,7 +67,7 @@ class Staged(Protocol):
 class Balanced(Staged, Protocol):
     """A ``Staged`` recognizer with a stage that may run with either half (the cascade's learned
     localizer): ``locate`` does it once a frame, and ``finish`` skips it when it is done. The loop
-    runs it on the thread with less else to do (``realtime.balance``)."""
+    runs it where the frames come out faster (``realtime.balance``)."""
 
     def locate(self, img: np.ndarray, proposal: Proposal) -> Proposal: ...
 
