@@ -102,7 +102,9 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
     def overlapped(img: np.ndarray, future):
         proposal = future.result()
         if movable:
-            proposal = recognize.locate(img, proposal)  # nothing to do if it ran with the proposing half
+            # called here, not left to finish: a wrapper (the bench's) then sees the stage once a frame
+            # on either thread; nothing to do if it ran with the proposing half
+            proposal = recognize.locate(img, proposal)
         return finish(img, proposal)
 
     def plain(img: np.ndarray):
