@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,7 +25,7 @@ from realtime.source import open_source
 from tests.test_pipeline import RedBoxes, drive_video
 
 ROW_KEYS = {"source", "size", "native_size", "frames", "pipeline_vs_decode", "decode_fps", "fps", "fps_encoding",
-            "stages_ms", "stages_ran", "latency_ms", "cores", "cpu_ms_per_frame"}
+            "stages_ms", "stages_ran", "locate_with_proposing", "latency_ms", "cores", "cpu_ms_per_frame"}
 
 
 def test_sweep_over_several_files_gives_one_row_per_source_and_size(tmp_path: Path, capsys) -> None:
@@ -52,6 +53,7 @@ def test_sweep_over_several_files_gives_one_row_per_source_and_size(tmp_path: Pa
             assert len(one_core["pinned"]) == 1
             assert one_core["cores_busy"] <= 1.15  # CPU-seconds a second: the pass really ran on one core
         assert set(r["latency_ms"]) == {"p50", "p95", "frames"}
+        assert r["locate_with_proposing"] is None  # the fake has no movable stage
     for small, big in ((rows[0], rows[1]), (rows[2], rows[3])):
         # four times the pixels to resize and scan: not reported several times faster (noise allowed)
         assert big["decode_fps"] < 5 * small["decode_fps"]
@@ -191,3 +193,39 @@ def test_a_run_reports_capture_to_overlay_latency(tmp_path: Path) -> None:
     summary = run(open_source(drive_video(tmp_path / "c.mp4", n=10)), RedBoxes(), RunOptions(draw=True))
     lat = summary["latency_ms"]
     assert lat["frames"] == 10 and 0 < lat["p50"] <= lat["p95"]
+
+
+class MovableRedBoxes(RedBoxes):
+    """``RedBoxes`` in two halves with a movable middle stage, as the cascade's localizer is; records
+    which thread ran each ``locate``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    def propose(self, img, index=None):
+        return SimpleNamespace(located=False)
+
+    def locate(self, img, proposal):
+        if not proposal.located:  # the loop calls it on the finishing half too: a no-op if done
+            self.threads.append(threading.get_ident())
+        return SimpleNamespace(located=True)
+
+    def finish(self, img, proposal, hints=None):
+        assert proposal.located
+        return self(img)
+
+
+def test_the_bench_reports_where_the_movable_stage_ran(tmp_path: Path) -> None:
+    from realtime.bench import pipeline_pass
+    from realtime.stages import Balanced
+
+    fake = MovableRedBoxes()
+    assert isinstance(fake, Balanced)
+    clip = drive_video(tmp_path / "clip.mp4", n=40)
+    summary = pipeline_pass(str(clip), 40, fake, Profiler(), None)
+    assert summary["frames"] == 40 and len(fake.threads) == 40
+    on_worker = sum(t != threading.get_ident() for t in fake.threads)
+    # the balance's probe: a warm-up block of 6 on the finishing half, then blocks alternate from the
+    # proposing half; of 40 frames, blocks 1, 3 and 5 (18 frames) ran it with the proposing half
+    assert on_worker == 18 and summary["locate_early"] == 0.45

@@ -135,6 +135,12 @@ def format_table(r: dict) -> str:
             cells.append(f"{'-':>17s}" if ms is None else
                          f"{ms:>8.2f}" + (f" ({ran:>4.0%})" if ran is not None else " " * 7) + "  ")
         lines.append(f"{_size(row):>10s} " + "".join(cells) + Path(row["source"]).name)
+    moved = [row for row in rows if row.get("locate_with_proposing") is not None]
+    if moved:
+        lines += ["", "where the learned localizer ran: share of frames with the proposing half (the rest with "
+                  "the finishing half; docs/PIPELINE.md, \"Two halves\")"]
+        lines += [f"{_size(row):>10s} {row['locate_with_proposing']:>6.0%}  {Path(row['source']).name}"
+                  for row in moved]
     counts = r["core_counts"]
     lines += ["", "FPS by cores (speed-up over the fewest; CPU-seconds per second, at most the cores)",
               f"{'size':>10s} " + "".join(f"{str(c) + ' core' + ('s' if c > 1 else ''):>24s}" for c in counts)]
