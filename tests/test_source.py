@@ -10,7 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.cli.args import log_to_stderr
 from realtime.source import Source, SourceError, open_source, reconnecting_reader
+
+
+@pytest.fixture
+def stderr_warnings() -> None:
+    """The library's warnings on stderr, as the command line shows them (else pytest's log capture
+    takes them, and these tests would pass only after a test that ran the command line)."""
+    log_to_stderr()
 
 
 def make_video(path: Path, n: int = 12, size: tuple[int, int] = (64, 48), fps: float = 10.0) -> Path:
@@ -53,7 +61,7 @@ def test_file_source_never_drops_with_a_slow_consumer(tmp_path: Path) -> None:
         assert got == list(range(10)) and src.dropped == 0 and src.max_queued <= 2
 
 
-def test_folder_sorted_skips_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_folder_sorted_skips_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture, stderr_warnings: None) -> None:
     for name in ("b.png", "a.jpg", "c.png"):
         cv2.imwrite(str(tmp_path / name), np.zeros((20, 30, 3), np.uint8))
     (tmp_path / "notes.txt").write_text("not an image")
@@ -130,7 +138,7 @@ def test_live_frames_carry_wall_clock_time() -> None:
     assert all(0 <= f.t <= time.monotonic() - t0 + 0.5 for f in frames)
 
 
-def test_reconnect_then_end_cleanly(capsys: pytest.CaptureFixture) -> None:
+def test_reconnect_then_end_cleanly(capsys: pytest.CaptureFixture, stderr_warnings: None) -> None:
     script = [1, None, 2, None, None, None, None]  # one outage it survives, one it does not
     reconnects = []
 
@@ -162,7 +170,8 @@ def test_close_stops_a_blocked_capture_thread(tmp_path: Path) -> None:
     assert not any(t.name.startswith("capture:") and t.is_alive() for t in threading.enumerate())
 
 
-def test_http_mjpeg_stream_that_stops_reconnects_then_ends(capsys: pytest.CaptureFixture) -> None:
+def test_http_mjpeg_stream_that_stops_reconnects_then_ends(capsys: pytest.CaptureFixture,
+                                                           stderr_warnings: None) -> None:
     """A real stream over HTTP: 15 frames, then the server refuses (404) every reconnect attempt."""
     import http.server
 
