@@ -11,7 +11,7 @@ import pytest
 
 from realtime.card import ModelCard
 from realtime.classifier import Classifier
-from realtime.preprocess import Preprocessing, to_input
+from realtime.preprocess import Preprocessing, prepare_batch, to_input
 from tests.fixtures import make_official
 from training import augment
 
@@ -185,3 +185,32 @@ def test_a_model_trained_on_every_track_has_a_card_but_no_validation_figures(rec
     assert main(argv) != 0
     with pytest.raises(ValueError, match="patience 0"):
         train(str(data), str(tmp_path / "p"), epochs=1, val_fraction=0.0, patience=3)
+
+
+def test_evaluate_scores_several_models_as_the_mean_of_their_probabilities(recipe, tmp_path) -> None:
+    from training.__main__ import main
+    from training.evaluate import load_split
+    from training.train import train
+
+    data, out, _ = recipe
+    # a second model of the same split from another start: near-random, so the two disagree
+    train(str(data), str(tmp_path / "other"), epochs=1, batch_size=16, width=4, val_fraction=0.34, patience=0,
+          name="tiny", verbose=0, warmup_epochs=0, lr=1e-9, seed=1, split_seed=0, quantize="none")
+    a, b = out / "tiny.keras", tmp_path / "other" / "tiny.keras"
+    argv = ["evaluate", "--gtsrb", str(data), "--split", "val", "--framing", "whole"]
+    assert main([*argv, "--model", str(a), "--model", str(b), "--output", str(tmp_path / "pair")]) == 0
+    pair = json.loads((tmp_path / "pair" / "metrics.json").read_text())
+    assert pair["model"] == [str(a), str(b)]
+    ca, cb = Classifier(a, backend="tf-function"), Classifier(b, backend="tf-function")
+    val = load_split(str(data), ca.card, "val")
+    pa, pb = (c.predict_proba(prepare_batch(val.images, c.pre)) for c in (ca, cb))
+    assert not np.array_equal(pa.argmax(1), pb.argmax(1))  # else the test could not tell a mean from either
+    mean = (pa + pb) / 2
+    assert pair["accuracy"] == pytest.approx(float(np.mean(ca.class_ids[mean.argmax(1)] == val.labels)))
+    assert pair["top_k"]["top3"] == pytest.approx(
+        float(np.mean([v in ca.class_ids[np.argsort(-m)[:3]] for v, m in zip(val.labels, mean)])))
+    # models validated on other tracks cannot be scored together on "their" validation split
+    train(str(data), str(tmp_path / "third"), epochs=1, batch_size=16, width=4, val_fraction=0.5, patience=0,
+          name="tiny", verbose=0, warmup_epochs=0, lr=1e-9, quantize="none")
+    assert main([*argv, "--model", str(a), "--model", str(tmp_path / "third" / "tiny.keras"),
+                 "--output", str(tmp_path / "mixed")]) == 2

@@ -114,7 +114,9 @@ def _add_export(sub) -> None:
 def _add_evaluate(sub) -> None:
     v = _command(sub, "evaluate", "KPIs of a model on a labelled set")
     _gtsrb(v)
-    v.add_argument("--model", required=True, help="the recognizer, .keras or .tflite (its .json card beside it)")
+    v.add_argument("--model", required=True, action="append",
+                   help="the recognizer, .keras or .tflite (its .json card beside it); given several times, the "
+                        "ensemble that averages their class probabilities")
     _output(v, "folder for metrics.json, the confusion matrix and the worst mistakes")
     v.add_argument("--split", choices=("val", "all", "test"), default="all",
                    help="val: the card's track-wise validation split of --gtsrb; all: every image; "

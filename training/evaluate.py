@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -60,17 +61,34 @@ def inputs(ds: datasets.Dataset, pre, framing: str = "roi") -> np.ndarray:
     raise ValueError(f"unknown framing {framing!r}; expected one of {FRAMINGS}")
 
 
-def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 40, framing: str = "roi") -> dict:
+def ensemble(models: Sequence[str]) -> list[Classifier]:
+    """The classifiers of ``models``, checked to agree on what averaging their probabilities needs:
+    the same classes in the same order and, where a card records one, the same validation split."""
+    clfs = [Classifier(m, backend=_backend_for(m)) for m in models]
+    first = clfs[0]
+    for clf in clfs[1:]:
+        if list(clf.class_ids) != list(first.class_ids):
+            raise ValueError(f"{clf.path.name} and {first.path.name} have different classes: they cannot be averaged")
+        if clf.card.training.get("split") != first.card.training.get("split"):
+            raise ValueError(f"{clf.path.name} and {first.path.name} were validated on different splits")
+    return clfs
+
+
+def evaluate(data: str, model: str | Sequence[str], out: str, split: str = "all", worst: int = 40,
+             framing: str = "roi") -> dict:
+    """KPIs of ``model`` on ``split`` of ``data``, written to ``out``. Several models are scored as an
+    ensemble: the mean of their class probabilities, each model fed with its own preprocessing."""
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; expected one of {FRAMINGS}")
-    clf = Classifier(model, backend=_backend_for(model))
+    models = [model] if isinstance(model, (str, Path)) else list(model)
+    clfs = ensemble(models)
+    clf = clfs[0]
     card = clf.card
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_split(data, card, split)
     t0 = time.perf_counter()
-    x = inputs(ds, clf.pre, framing)
-    probs = probabilities(clf, x)
+    probs = sum(probabilities(c, inputs(ds, c.pre, framing)) for c in clfs) / len(clfs)
     secs = time.perf_counter() - t0
     # outputs -> GTSRB ids (a background output, if any, maps to -1 and counts as wrong)
     n_out = probs.shape[1]
@@ -83,7 +101,8 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
     y = np.array([label_to_out[int(v)] for v in ds.labels])
     rarity = card.training.get("class_counts_train")
     summ = metrics.summary(y, probs, names, rarity=np.asarray(rarity) if rarity else None)
-    summ.update({"model": str(clf.path), "data": str(data), "split": split, "framing": framing,
+    summ.update({"model": str(clf.path) if len(clfs) == 1 else [str(c.path) for c in clfs],
+                 "data": str(data), "split": split, "framing": framing,
                  "backend": clf.backend,
                  "seconds": round(secs, 2), "ms_per_image": 1000 * secs / max(len(y), 1),
                  "skipped_unreadable": ds.skipped,
@@ -94,7 +113,7 @@ def evaluate(data: str, model: str, out: str, split: str = "all", worst: int = 4
 
     cm = np.asarray(summ["confusion_matrix"])
     plots.confusion_matrix(cm, out_dir / "confusion_matrix.png",
-                           f"{Path(model).name} on {split}, {framing} framing ({len(y)} images): "
+                           f"{' + '.join(c.path.name for c in clfs)} on {split}, {framing} framing ({len(y)} images): "
                            f"accuracy {summ['accuracy']:.4%}")
     if not plots.training_curves(card.training.get("history", {}), out_dir / "training_curves.png"):
         log.info("note: the model card holds no training history; training_curves.png not written")
