@@ -57,27 +57,39 @@ train-folds: $(STAMP)
 	for f in roi whole; do $(PY) -m training fold-summary $(FOLDS_OUT)/eval?-$$f --output $(FOLDS_OUT)/summary-$$f.json \
 		|| exit 1; done
 
-train-candidate: $(STAMP)
+train-candidate: $(STAMP) $(TRAIN_SCENES)
 	$(PY) -m training train --gtsrb $(DATA)/GTSRB --output out/candidate --name gtsrb_cnn --val-fraction 0 $(RECIPE)
-	$(PY) -m training fit-verifier --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
+	$(PY) -m training fit-verifier --scenes $(TRAIN_SCENES) --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
 		--model out/candidate/gtsrb_cnn.tflite
 
+# The scene models (gate, learned localizer, verifier) ship trained on the 300 even-numbered GTSDB
+# scenes: retrained on all 600, each set scores lower end to end, cross-validated on all 600
+# (docs/BENCHMARKS.md, "Scene models retrained on all 600 scenes"). So the targets below train on
+# those 300, linked into TRAIN_SCENES (TRAIN_SCENES=$(DATA)/GTSDB/images trains on all 600), and
+# eval-detection scores all 600, each scene with the fold models that never saw it.
+TRAIN_SCENES ?= out/gtsdb-even
+out/gtsdb-even:
+	test -d $(DATA)/GTSDB/images || { echo "no GTSDB scenes in $(DATA)/GTSDB/images: set DATA"; exit 2; }
+	rm -rf $@.tmp && mkdir -p $@.tmp
+	for f in $(abspath $(DATA))/GTSDB/images/*[02468].*; do ln -s "$$f" $@.tmp/ || exit 1; done
+	mv $@.tmp $@
+
 # The gate: one model per fold of the GTSDB scenes (for honest evaluation) and the shipped one.
-train-gate: $(STAMP)
-	$(PY) -m training train-gate --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
+train-gate: $(STAMP) $(TRAIN_SCENES)
+	$(PY) -m training train-gate --scenes $(TRAIN_SCENES) --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
 		--output models
 
-# The learned localizer: one per fold of the GTSDB scenes (for eval-detection), then the shipped one (~8 min each)
-train-locator: $(STAMP)
-	for k in 0 1 2 3 4; do $(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt \
+# The learned localizer: one per fold of the GTSDB scenes (for eval-detection), then the shipped one (~5 min each)
+train-locator: $(STAMP) $(TRAIN_SCENES)
+	for k in 0 1 2 3 4; do $(PY) -m training train-locator --scenes $(TRAIN_SCENES) --gt $(DATA)/GTSDB/gt.txt \
 		--gtsrb $(DATA)/GTSRB --output models/folds/locator_fold$$k --exclude-fold $$k || exit 1; done
-	$(PY) -m training train-locator --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
+	$(PY) -m training train-locator --scenes $(TRAIN_SCENES) --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB \
 		--output models/locator
 
 # The verifier reads the recognizer's features and learns from the gate's and the localizer's candidates:
 # refit it whenever the recognizer, the gate or the learned localizer changes.
-fit-verifier: $(STAMP)
-	$(PY) -m training fit-verifier --scenes $(DATA)/GTSDB/images --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB
+fit-verifier: $(STAMP) $(TRAIN_SCENES)
+	$(PY) -m training fit-verifier --scenes $(TRAIN_SCENES) --gt $(DATA)/GTSDB/gt.txt --gtsrb $(DATA)/GTSRB
 
 evaluate: $(STAMP)
 	$(PY) -m training evaluate --gtsrb $(DATA)/GTSRB --model models/gtsrb_cnn.tflite --split val --output out/evaluate
