@@ -120,3 +120,32 @@ def test_shipped_model_reads_the_gtsdb_signs_it_never_saw(gtsdb_dir):
     assert r["signs"] == 852
     assert r["accuracy"] >= 0.99, f"{r['accuracy']:.2%} of the GTSDB signs, under the 99% floor: {r['confusions']}"
     assert r["speed_limits"]["errors_within_group"] <= 1  # a wrong limit on the panel is the worst error
+
+
+@pytest.mark.data
+def test_fit_verifier_on_the_even_scenes_gives_the_shipped_verifier(gtsdb_dir, gtsrb_dir, tmp_path):
+    """``make fit-verifier`` (on the 300 even-numbered scenes, ``TRAIN_SCENES``) reproduces the
+    shipped verifier heads: the fit is deterministic, so only float rounding may differ."""
+    import shutil
+
+    from training.__main__ import main
+
+    even = tmp_path / "even"
+    even.mkdir()
+    for p in sorted((gtsdb_dir / "images").iterdir()):
+        if p.stem.isdigit() and int(p.stem) % 2 == 0:
+            (even / p.name).symlink_to(p)
+    assert len(list(even.iterdir())) == 300
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for suffix in (".keras", ".tflite", ".json"):
+        shutil.copy(DEFAULT_MODEL.with_suffix(suffix), copy / DEFAULT_MODEL.with_suffix(suffix).name)
+    model = copy / DEFAULT_MODEL.name
+    assert main(["fit-verifier", "--scenes", str(even), "--gt", str(gtsdb_dir / "gt.txt"), "--gtsrb", str(gtsrb_dir),
+                 "--model", str(model)]) == 0
+    shipped, refit = ModelCard.load(CARD).extra, ModelCard.load(model.with_suffix(".json")).extra
+    np.testing.assert_allclose(refit["verifier"]["w"], shipped["verifier"]["w"], atol=1e-3)
+    assert refit["verifier"]["b"] == pytest.approx(shipped["verifier"]["b"], abs=1e-3)
+    assert refit["verifier"]["cross_validated"] == shipped["verifier"]["cross_validated"]
+    for mine, theirs in zip(refit["verifier_folds"], shipped["verifier_folds"]):
+        np.testing.assert_allclose(mine["w"], theirs["w"], atol=1e-3)
