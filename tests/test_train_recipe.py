@@ -212,5 +212,8 @@ def test_evaluate_scores_several_models_as_the_mean_of_their_probabilities(recip
     # models validated on other tracks cannot be scored together on "their" validation split
     train(str(data), str(tmp_path / "third"), epochs=1, batch_size=16, width=4, val_fraction=0.5, patience=0,
           name="tiny", verbose=0, warmup_epochs=0, lr=1e-9, quantize="none")
-    assert main([*argv, "--model", str(a), "--model", str(tmp_path / "third" / "tiny.keras"),
-                 "--output", str(tmp_path / "mixed")]) == 2
+    third = tmp_path / "third" / "tiny.keras"
+    assert main([*argv, "--model", str(a), "--model", str(third), "--output", str(tmp_path / "mixed")]) == 2
+    # on every image (or a test set) their splits do not matter
+    assert main(["evaluate", "--gtsrb", str(data), "--split", "all", "--model", str(a), "--model", str(third),
+                 "--output", str(tmp_path / "all")]) == 0

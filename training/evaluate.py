@@ -61,15 +61,16 @@ def inputs(ds: datasets.Dataset, pre, framing: str = "roi") -> np.ndarray:
     raise ValueError(f"unknown framing {framing!r}; expected one of {FRAMINGS}")
 
 
-def ensemble(models: Sequence[str]) -> list[Classifier]:
+def ensemble(models: Sequence[str], same_split: bool = False) -> list[Classifier]:
     """The classifiers of ``models``, checked to agree on what averaging their probabilities needs:
-    the same classes in the same order and, where a card records one, the same validation split."""
+    the same classes in the same order and, with ``same_split`` (scoring their validation split), the
+    same split recorded in their cards."""
     clfs = [Classifier(m, backend=_backend_for(m)) for m in models]
     first = clfs[0]
     for clf in clfs[1:]:
         if list(clf.class_ids) != list(first.class_ids):
             raise ValueError(f"{clf.path.name} and {first.path.name} have different classes: they cannot be averaged")
-        if clf.card.training.get("split") != first.card.training.get("split"):
+        if same_split and clf.card.training.get("split") != first.card.training.get("split"):
             raise ValueError(f"{clf.path.name} and {first.path.name} were validated on different splits")
     return clfs
 
@@ -81,7 +82,7 @@ def evaluate(data: str, model: str | Sequence[str], out: str, split: str = "all"
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; expected one of {FRAMINGS}")
     models = [model] if isinstance(model, (str, Path)) else list(model)
-    clfs = ensemble(models)
+    clfs = ensemble(models, same_split=split == "val")
     clf = clfs[0]
     card = clf.card
     out_dir = Path(out)
