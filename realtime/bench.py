@@ -15,7 +15,6 @@ import contextlib
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.balance import Balance
 from realtime.config import TrackConfig
 from realtime.pipeline import RunOptions, run
 from realtime.profile import STAGES, Profiler, available_cores
@@ -131,28 +131,12 @@ class _MarkedStaged(_Marked):
 
 
 class _MarkedBalanced(_MarkedStaged):
-    """Also counts the frames whose movable stage ran with the proposing half: any thread but the
-    one that built the wrapper, which is the one that runs the loop and finishes each frame."""
-
-    def __init__(self, inner: Recognize, profiler: Profiler) -> None:
-        super().__init__(inner, profiler)
-        self.loop = threading.get_ident()
-        self.early = 0
-
     def locate(self, img: np.ndarray, proposal, *args, **kwargs):
         if proposal.located:  # the loop's call on a frame whose stage ran with the proposing half: a no-op
             return self.inner.locate(img, proposal, *args, **kwargs)
         # so this runs once a frame, from either thread: its own count names the frame (``ran`` needs
         # each frame's mark to be distinct, not equal to the other halves')
-        self.early += threading.get_ident() != self.loop
         return self._marked("locate", self.inner.locate, img, proposal, *args, **kwargs)
-
-
-def early_share(recognize: Recognize) -> float | None:
-    """The share of frames whose movable stage ran with the proposing half (None: nothing movable ran)."""
-    if not isinstance(recognize, _MarkedBalanced) or not recognize.calls["locate"]:
-        return None
-    return round(recognize.early / recognize.calls["locate"], 3)
 
 
 def marked(recognize: Recognize, profiler: Profiler) -> Recognize:
@@ -186,21 +170,23 @@ def pipeline_pass(spec: str, frames: int, recognize, profiler: Profiler, output:
                   size: Size | None = None, cores: int | None = None, track: TrackConfig | None = None) -> dict:
     """The product loop on the first ``frames`` frames (at ``size``, on ``cores`` CPUs); the summary
     plus ``cpu_ms`` (all threads) per frame, ``cores_busy`` (CPU seconds per wall second: at most the
-    cores pinned), ``ran`` (share of frames each stage ran on) and ``locate_early`` (``early_share``)."""
-    opts = RunOptions(output=output, draw=True, max_frames=frames, track=track)
+    cores pinned), ``ran`` (share of frames each stage ran on) and ``locate_early`` (share of frames
+    whose movable stage ran with the proposing half; None where none is movable)."""
+    balance = Balance()
+    opts = RunOptions(output=output, draw=True, max_frames=frames, track=track, balance=balance)
     profiler.reset()
     with pinned(cores) as mask:
         source = open_sized(spec, size)
-        watched = marked(recognize, profiler)
         c0, t0 = time.process_time(), time.perf_counter()
-        summary = run(source, watched, opts, profiler=profiler)
+        summary = run(source, marked(recognize, profiler), opts, profiler=profiler)
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     n = max(summary["frames"], 1)
     summary["cpu_ms"] = round(cpu * 1000.0 / n, 2)
     summary["cores_busy"] = round(cpu / max(wall, 1e-9), 2)
     summary["pinned"] = sorted(mask) if mask is not None else None
     summary["ran"] = profiler.ran(summary["frames"])
-    summary["locate_early"] = early_share(watched)
+    # the loop asks the balance only about a movable stage, once a frame
+    summary["locate_early"] = round(balance.moved / balance.decided, 3) if balance.decided else None
     return summary
 
 

@@ -54,6 +54,7 @@ class RunOptions:
     overlap: bool = True  # propose for the next frame while this one is classified (staged recognizers)
     track: TrackConfig | None = None  # the tracker's settings for video (None: the defaults)
     alerts: AlertsConfig | None = None  # the alert panel's settings (None: the defaults)
+    balance: Balance | None = None  # where the movable stage runs, and its counts (None: a new one, measured)
 
 
 def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = None,
@@ -301,7 +302,7 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
         with stop_on_signals(stop):
             for result in stream(source, recognize, tracker=tracker or Tracker(opts.track), profiler=profiler,
                                  stop=stop, max_frames=opts.max_frames, overlap=opts.overlap,
-                                 track_search=(opts.track or TrackConfig()).search):
+                                 track_search=(opts.track or TrackConfig()).search, balance=opts.balance):
                 alerts.update(result.detections, result.t)
                 if draw:
                     with profiler.stage("draw"):
