@@ -9,6 +9,7 @@ Every stage books its time in one ``Profiler`` under the names in ``realtime.pro
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -39,6 +40,12 @@ from realtime.types import FrameResult
 from realtime.video import IMAGE_EXTS, OutputError, VideoOut, check_writable, imwrite, write_atomic
 
 STILLS = ("folder", "image")  # sources of unrelated images: no tracking across them
+# Frames a file's proposing half may run ahead of the frame being finished. With one, each frame
+# waits for the longer of its two halves, and the proposing half is the longer on the frames the
+# closer look runs on, the shorter on the others; with two, the halves even out over frames (1.00-1.06x
+# the FPS at 1080p; the halves then overlap more and share the two cores: docs/BENCHMARKS.md). A
+# live source keeps one: a frame would otherwise wait for two more to be captured before it is shown.
+AHEAD = 2
 
 
 @dataclass
@@ -55,21 +62,27 @@ class RunOptions:
     track: TrackConfig | None = None  # the tracker's settings for video (None: the defaults)
     alerts: AlertsConfig | None = None  # the alert panel's settings (None: the defaults)
     balance: Balance | None = None  # where the movable stage runs, and its counts (None: a new one, measured)
+    ahead: int | None = None  # frames proposed ahead of the one being finished (None: 1 live, AHEAD for files)
 
 
 def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = None,
            profiler: Profiler | None = None, stop: threading.Event | None = None,
            max_frames: int | None = None, overlap: bool = True, track_search: bool = False,
-           balance: Balance | None = None) -> Iterator[FrameResult]:
+           balance: Balance | None = None, ahead: int | None = None) -> Iterator[FrameResult]:
     """One ``FrameResult`` per frame of ``source``, in order, until it ends, ``max_frames``, or
-    ``stop`` is set (the frame in flight is finished first).
+    ``stop`` is set (the frames already read are finished first).
 
     Video is tracked (``tracker``, default a new ``Tracker``); unrelated stills are not, and every
     accepted detection of a still is confirmed. A staged recognizer (the cascade) proposes for the
-    next frame on a worker thread while this one is classified and tracked. With ``track_search``
-    it is also handed where each live track should be (``Tracker.predictions``). A ``Balanced`` one's
-    movable stage runs with the half that ``balance`` picks (default: the faster, as measured).
+    next ``ahead`` frames on a worker thread while this one is classified and tracked (None: 1 for a
+    live source, ``AHEAD`` for files and folders). With ``track_search`` it is also handed where each
+    live track should be (``Tracker.predictions``). A ``Balanced`` one's movable stage runs with the
+    half that ``balance`` picks (default: the faster, as measured).
     """
+    if ahead is None:
+        ahead = 1 if source.live else AHEAD
+    if ahead < 1:
+        raise ValueError(f"ahead must be 1 or more, got {ahead}")
     profiler = profiler or OFF
     stop = stop or threading.Event()
     tracker = None if source.kind in STILLS else (tracker or Tracker())
@@ -129,7 +142,7 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
         profiler.add("track", (cut_s + time.perf_counter() - t1) * 1000.0)
         return FrameResult(frame.index, frame.t, frame.name, img, dets, captured=frame.captured)
 
-    pending = None  # (frame, image, future proposal) of the frame proposed last
+    pending: collections.deque = collections.deque()  # (frame, image, finish) of the frames proposed, oldest first
     last_done = time.perf_counter()  # when the caller last handed a frame back
     taken = 0
     try:
@@ -152,16 +165,15 @@ def stream(source: Source, recognize: Recognize, *, tracker: Tracker | None = No
                     yield done(frame, img, functools.partial(plain, img))
                 continue
             future = pool.submit(proposing, img, index, movable and balance.early())
-            if pending is not None:
-                yield done(*pending)
+            pending.append((frame, img, functools.partial(overlapped, img, future)))
+            if len(pending) > ahead:
+                yield done(*pending.popleft())
                 now = time.perf_counter()
                 if movable:  # a frame's wall time: reading it, both halves, the caller's work on it
                     balance.frame_done((now - last_done) * 1000.0)
                 last_done = now
-            pending = (frame, img, functools.partial(overlapped, img, future))
-        if pending is not None:  # the last frame proposed: finish it before the outputs close
-            last, pending = pending, None
-            yield done(*last)
+        while pending:  # the frames read and proposed last: finish them before the outputs close
+            yield done(*pending.popleft())
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -302,7 +314,8 @@ def run(source: Source, recognize: Recognize, opts: RunOptions | None = None, *,
         with stop_on_signals(stop):
             for result in stream(source, recognize, tracker=tracker or Tracker(opts.track), profiler=profiler,
                                  stop=stop, max_frames=opts.max_frames, overlap=opts.overlap,
-                                 track_search=(opts.track or TrackConfig()).search, balance=opts.balance):
+                                 track_search=(opts.track or TrackConfig()).search, balance=opts.balance,
+                                 ahead=opts.ahead):
                 alerts.update(result.detections, result.t)
                 if draw:
                     with profiler.stage("draw"):

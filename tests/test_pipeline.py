@@ -18,7 +18,7 @@ import pytest
 from realtime.cli.display import display_available
 from realtime.draw import DriverAlerts, Painter
 from realtime.events import EVENT_KEYS, EventWriter, Summary, format_summary
-from realtime.pipeline import RunOptions, run
+from realtime.pipeline import AHEAD, RunOptions, run, stream
 from realtime.source import open_source
 from realtime.types import Detection
 from realtime.video import OutputError, check_writable
@@ -330,20 +330,29 @@ def test_summary_counts_a_track_once_under_its_most_frequent_class() -> None:
 
 
 class SplitRedBoxes(RedBoxes):
-    """The fake, split like the shipped recognizer: ``propose`` (any thread), then ``finish``."""
+    """The fake, split like the shipped recognizer: ``propose`` (any thread), then ``finish``.
+    ``lead`` records, at each finish, how many frames had been proposed beyond the one finished."""
 
-    def __init__(self) -> None:
+    def __init__(self, finish_s: float = 0.0) -> None:
         super().__init__()
         self.threads: set[str] = set()
+        self.finish_s = finish_s
+        self.proposed = self.finished = 0
+        self.lead: list[int] = []
 
     def propose(self, frame: np.ndarray, index: int | None = None):
         self.threads.add(threading.current_thread().name)
         time.sleep(0.002)  # long enough for the main thread to get ahead if frames were mixed up
-        return RedBoxes.__call__(self, frame), frame[0, 0].copy()
+        out = RedBoxes.__call__(self, frame), frame[0, 0].copy()
+        self.proposed += 1
+        return out
 
     def finish(self, frame: np.ndarray, proposal, hints=None) -> list[Detection]:
         dets, corner = proposal
         assert np.array_equal(frame[0, 0], corner)  # the proposal belongs to this frame
+        time.sleep(self.finish_s)
+        self.finished += 1
+        self.lead.append(self.proposed - self.finished)
         return dets
 
 
@@ -362,6 +371,27 @@ def test_overlapped_recognition_gives_the_same_outputs_as_plain(tmp_path: Path) 
     rec = SplitRedBoxes()
     s = run(open_source(video), rec, RunOptions(max_frames=7))
     assert s["frames"] == 7
+
+
+def test_a_file_is_proposed_ahead_by_the_set_number_of_frames_with_the_same_outputs(tmp_path: Path) -> None:
+    """With a slow finishing half the worker proposes as far ahead as ``ahead`` lets it, never
+    further, and the event log is the same for every ``ahead``; a file's default is ``AHEAD``."""
+    video = drive_video(tmp_path / "in.mp4", n=25)
+    logs, leads = {}, {}
+    for ahead in (1, 2, 3, None):
+        rec = SplitRedBoxes(finish_s=0.01)  # five times the proposing half
+        ev = tmp_path / f"ev_{ahead}.jsonl"
+        s = run(open_source(video), rec, RunOptions(output=tmp_path / f"o_{ahead}.mp4", events=ev, ahead=ahead))
+        assert s["frames"] == 25 and count_frames(tmp_path / f"o_{ahead}.mp4")[0] == 25
+        logs[ahead] = [{k: v for k, v in e.items() if k != "t"} for e in read_events(ev)]
+        leads[ahead] = rec.lead
+    assert logs[1] == logs[2] == logs[3] == logs[None] and logs[1]
+    for ahead in (1, 2, 3):
+        assert max(leads[ahead]) == ahead  # reached: the worker kept going while the frame was finished
+        assert leads[ahead][-ahead:] == list(range(ahead - 1, -1, -1))  # the last frames drain in order
+    assert max(leads[None]) == AHEAD == 2
+    with pytest.raises(ValueError, match="ahead"):
+        next(stream(open_source(video), SplitRedBoxes(), ahead=0))
 
 
 def test_overlapped_run_uses_one_opencv_thread_and_restores_the_setting(tmp_path: Path) -> None:
