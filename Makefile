@@ -68,12 +68,15 @@ train-candidate: $(STAMP) $(TRAIN_SCENES)
 # retrained on all 600 scenes"). So the targets below train on those 300, linked into TRAIN_SCENES
 # (TRAIN_SCENES=$(DATA)/GTSDB/images trains on all 600), and eval-detection scores all 600, each
 # scene with the fold models that never saw it.
+# The links are made again on every use (300 links, milliseconds), so they always point into the
+# DATA of this call, never a previous one.
 TRAIN_SCENES ?= out/gtsdb-even
-out/gtsdb-even:
+out/gtsdb-even: FORCE
 	test -d $(DATA)/GTSDB/images || { echo "no GTSDB scenes in $(DATA)/GTSDB/images: set DATA"; exit 2; }
 	rm -rf $@.tmp && mkdir -p $@.tmp
 	for f in $(abspath $(DATA))/GTSDB/images/*[02468].*; do ln -s "$$f" $@.tmp/ || exit 1; done
-	mv $@.tmp $@
+	rm -rf $@ && mv $@.tmp $@
+FORCE:
 
 # The gate: one model per fold of the GTSDB scenes (for honest evaluation) and the shipped one.
 train-gate: $(STAMP) $(TRAIN_SCENES)
