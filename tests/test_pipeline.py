@@ -19,7 +19,7 @@ from realtime.cli.display import display_available
 from realtime.draw import DriverAlerts, Painter
 from realtime.events import EVENT_KEYS, EventWriter, Summary, format_summary
 from realtime.pipeline import AHEAD, RunOptions, run, stream
-from realtime.source import open_source
+from realtime.source import Source, open_source
 from realtime.types import Detection
 from realtime.video import OutputError, check_writable
 
@@ -375,7 +375,8 @@ def test_overlapped_recognition_gives_the_same_outputs_as_plain(tmp_path: Path) 
 
 def test_a_file_is_proposed_ahead_by_the_set_number_of_frames_with_the_same_outputs(tmp_path: Path) -> None:
     """With a slow finishing half the worker proposes as far ahead as ``ahead`` lets it, never
-    further, and the event log is the same for every ``ahead``; a file's default is ``AHEAD``."""
+    further, and the event log is the same for every ``ahead``; a file's default is ``AHEAD``, a
+    live source's one frame."""
     video = drive_video(tmp_path / "in.mp4", n=25)
     logs, leads = {}, {}
     for ahead in (1, 2, 3, None):
@@ -391,6 +392,18 @@ def test_a_file_is_proposed_ahead_by_the_set_number_of_frames_with_the_same_outp
         assert all(lead <= min(ahead, 24 - j) for j, lead in enumerate(leads[ahead]))
         assert max(leads[ahead]) == ahead
     assert max(leads[None]) == AHEAD == 2
+
+    frames = iter(range(20))
+
+    def camera():  # a live source: its frames are shown once the next one is captured, not two
+        i = next(frames, None)
+        time.sleep(0.005)
+        return None if i is None else (np.full((120, 160, 3), 40 + i, np.uint8), f"cam:{i}")
+
+    live = SplitRedBoxes(finish_s=0.02)
+    with Source(camera, kind="camera", name="cam", live=True) as src:
+        assert len(list(stream(src, live))) >= 2
+    assert live.lead and max(live.lead) <= 1
     source = open_source(video)
     try:
         with pytest.raises(ValueError, match="ahead"):
