@@ -4,12 +4,13 @@ shorter frame time, measured while the loop runs.
 The loop proposes for the next frames on a worker thread while the main thread finishes this one,
 so frames come out about as fast as the longer half allows. The learned localizer may run with
 either (its candidates join after the closer look's and before the track search's on both), so
-where it runs changes the speed and never the detections. Which place is faster depends on the footage (at 1080p
-the finishing half classifies ~70 crops a frame, at 720p a dozen) and on more than the halves' own
-times: the closer look and the localizer run on alternate frames, the halves share the gate's
-interpreter, and the capture and encoder threads want the same cores. So ``Balance`` does not model
-it; it measures: short blocks of frames alternate the two places, so both see the same stretch of
-footage, and the faster place is used until the next such probe (docs/PIPELINE.md, "Two halves").
+where it runs changes the speed and never the detections. Which place is faster depends on the
+footage (at 1080p the finishing half classifies ~70 crops a frame, at 720p a dozen) and on more
+than the halves' own times: the closer look and the localizer run on alternate frames, the halves
+share the gate's interpreter, and the capture and encoder threads want the same cores. So
+``Balance`` does not model it; it measures: short blocks of frames alternate the two places, so both
+see the same stretch of footage, and the faster place is used until the next such probe
+(docs/PIPELINE.md, "Two halves").
 """
 
 from __future__ import annotations
